@@ -1,0 +1,1 @@
+"""worker/messaging package."""
