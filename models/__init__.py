@@ -1,1 +1,31 @@
-"""models package."""
+"""SQLAlchemy 2 typed models, one module per table family; importing this package registers them all."""
+
+from models.announcements import (
+    Announcement,
+    AnnouncementStatus,
+    AudienceKind,
+    AudienceMember,
+    check_transition,
+)
+from models.base import Base, IllegalTransition
+from models.bots import Bot
+from models.deliveries import OPEN_BATCH_STATES, Batch, BatchState, Delivery, DeliveryState
+from models.recipients import Recipient, RecipientStatus
+
+__all__ = [
+    "OPEN_BATCH_STATES",
+    "Announcement",
+    "AnnouncementStatus",
+    "AudienceKind",
+    "AudienceMember",
+    "Base",
+    "Batch",
+    "BatchState",
+    "Bot",
+    "Delivery",
+    "DeliveryState",
+    "IllegalTransition",
+    "Recipient",
+    "RecipientStatus",
+    "check_transition",
+]

@@ -1,0 +1,121 @@
+"""Deliveries and batches: one row per announcement x recipient, grouped into batches of <= 100."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_column, utc_now_column
+
+
+class DeliveryState(enum.StrEnum):
+    """pending < sent < delivered < read moves forward only; failed and skipped are final."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Delivery(Base):
+    """One recipient's copy of one announcement.
+
+    ``message_id`` = UniqueObjectId(announcement_id, user_id): every retry re-sends the same id, and the
+    unique index on it is the receipt index (receipts carry only message_id).
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    announcement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("announcements.id", ondelete="CASCADE")
+    )
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    state: Mapped[DeliveryState] = mapped_column(
+        enum_column(DeliveryState, "delivery_state"),
+        default=DeliveryState.PENDING,
+        server_default=DeliveryState.PENDING.value,
+    )
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "recipient_id"),
+        Index("ix_deliveries_batch_id", "batch_id"),
+        Index("ix_deliveries_recipient_id", "recipient_id"),
+    )
+
+
+class BatchState(enum.StrEnum):
+    PENDING = "pending"  # planned (or put back), waiting for the dispatcher
+    QUEUED = "queued"  # a send_batch message was published
+    LEASED = "leased"  # a worker holds it until lease_until
+    RETRY = "retry"  # waiting for next_attempt_at after a transient error
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_BATCH_STATES = (BatchState.PENDING, BatchState.QUEUED, BatchState.LEASED, BatchState.RETRY)
+
+
+class Batch(Base):
+    """Up to 100 deliveries that are sent in one request, with a lease for crash recovery."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    announcement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("announcements.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[BatchState] = mapped_column(
+        enum_column(BatchState, "batch_state"),
+        default=BatchState.PENDING,
+        server_default=BatchState.PENDING.value,
+    )
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    leased_by: Mapped[str | None] = mapped_column(String(200))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = utc_now_column()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "seq", name="uq_batches_announcement_seq"),
+        # Dispatcher, reaper and completion check only ever look at open batches.
+        Index(
+            "ix_batches_open",
+            "state",
+            "announcement_id",
+            "seq",
+            postgresql_where=text("state IN ('pending', 'queued', 'leased', 'retry')"),
+        ),
+    )

@@ -1,0 +1,54 @@
+"""Recipients: the bot's audience, one row per Mixin user."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, String, Text, Uuid, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, enum_column, utc_now_column
+
+
+class RecipientStatus(enum.StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"  # said /stop, or an operator unsubscribed them
+    UNREACHABLE = "unreachable"  # Mixin answered 403 (blocked the bot, not a contact)
+
+
+class Recipient(Base):
+    """A Mixin user who may receive announcements.
+
+    ``id`` is a compact internal key: deliveries reference it and the planner pages through recipients by
+    it (keyset access), which keeps 10M-row joins cheap. ``conversation_id`` is
+    UniqueConversationId(bot, user), stored when the bot is known at import time.
+    """
+
+    __tablename__ = "recipients"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[RecipientStatus] = mapped_column(
+        enum_column(RecipientStatus, "recipient_status"),
+        default=RecipientStatus.ACTIVE,
+        server_default=RecipientStatus.ACTIVE.value,
+    )
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), default=list, server_default=text("'{}'::varchar[]")
+    )
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = utc_now_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __table_args__ = (
+        Index("ix_recipients_tags", "tags", postgresql_using="gin"),
+        # The planner's keyset scan: active recipients in id order.
+        Index("ix_recipients_active_id", "id", postgresql_where=text("status = 'active'")),
+    )

@@ -1,0 +1,108 @@
+"""Settings: read once from the environment into one frozen object.
+
+Nothing below this module reads ``os.environ``. Every variable is named ``BLAZECAST_*``; the names in
+DESIGN.md ("Names other tools rely on") are fixed. A bad value raises :class:`ConfigError`, whose message
+is one line naming the variable, so the CLI can print it as is.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_BATCH_MESSAGES = 100  # Mixin: at most 100 messages per CREATE_PLAIN_MESSAGES / POST /messages
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of blazecast, with the defaults a laptop needs."""
+
+    model_config = SettingsConfigDict(env_prefix="BLAZECAST_", frozen=True, extra="ignore")
+
+    # Engines: unset means "start the embedded one under home".
+    database_url: str | None = None
+    redis_url: str | None = None
+    home: Path = Path(".blazecast")
+
+    # The bot and the provider.
+    keystore: Path | None = None
+    mixin_api_url: str = "https://api.mixin.one"
+    mixin_blaze_url: str = "wss://blaze.mixin.one"
+    transport: Literal["blaze", "http"] = "blaze"
+    request_timeout: float = Field(default=5.0, gt=0)
+
+    # Pacing and batching.
+    quota_per_minute: int = Field(default=100_000, gt=0)
+    quota_delta_seconds: float = Field(default=0.5, ge=0)
+    batch_size: int = Field(default=MAX_BATCH_MESSAGES, ge=1, le=MAX_BATCH_MESSAGES)
+
+    # Retries, leases and recovery.
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=60.0, gt=0)
+    lease_seconds: int = Field(default=60, ge=5)
+    queue_high_water: int = Field(default=200, ge=1)
+    error_threshold: float = Field(default=0.2, gt=0, le=1)
+    error_threshold_min_batches: int = Field(default=20, ge=1)
+
+    # Operations.
+    flower_basic_auth: str | None = None
+    flower_port: int = Field(default=5555, ge=1, le=65535)
+    metrics_port: int = Field(default=9808, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url", "redis_url", "keystore", "flower_basic_auth", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgresql+psycopg2://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _user_colon_password(cls, value: str | None) -> str | None:
+        if value is not None and (":" not in value or value.startswith(":") or value.endswith(":")):
+            raise ValueError("must look like user:password")
+        return value
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    given = first.get("input")
+    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"BLAZECAST_{field.upper()}: {message}{shown}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus explicit overrides, for tests) into a frozen Settings."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

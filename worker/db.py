@@ -1,0 +1,85 @@
+"""Connections: the resolved URLs, the SQLAlchemy engine and sessions, the Redis client.
+
+URLs come from the settings; where one is unset the embedded engine is started (``worker.embedded``).
+Each process builds its engine once (``Database``) and passes it down; nothing here is a global that
+holds a connection, except the per-process cache of resolved embedded URLs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker import embedded
+from worker.config import Settings
+
+
+@dataclass(frozen=True)
+class Urls:
+    database: str
+    redis: str
+
+
+def resolve_urls(settings: Settings) -> Urls:
+    """The database and Redis URLs, starting embedded engines for whichever is unset."""
+    return _resolve(settings.database_url, settings.redis_url, str(settings.home.resolve()))
+
+
+@functools.cache
+def _resolve(database_url: str | None, redis_url: str | None, home: str) -> Urls:
+    if database_url and redis_url:
+        return Urls(database_url, redis_url)
+    from pathlib import Path
+
+    started = embedded.acquire(
+        Path(home), need_database=database_url is None, need_redis=redis_url is None
+    )
+    return Urls(database_url or started.database_url, redis_url or started.redis_url)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """psycopg2 is the driver; accept plain postgresql:// URLs."""
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1) if url.startswith(
+        "postgresql://"
+    ) else url
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    return create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=5,
+        pool_pre_ping=True,  # survive a Postgres restart mid-broadcast
+        future=True,
+    )
+
+
+class Database:
+    """An engine plus a session factory; one per process."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def make_redis(url: str) -> redis.Redis:
+    # Short timeouts: a bucket call that hangs would hold a batch lease; fail closed and retry instead.
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+    )
