@@ -1,0 +1,175 @@
+"""Blaze frames, sans I/O: gzip JSON envelopes in, typed values out (spec §2, §3).
+
+Every frame, both ways, is a binary websocket message holding the gzip of one JSON object
+``{id, action, params | data | error}``. This module encodes requests, decodes server frames,
+and tells a push (receipt, incoming message) from a reply. It never touches a socket.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.messaging.errors import MessagingError, classify
+from worker.messaging.mixin.payloads import decode_data
+from worker.messaging.transport import IncomingMessage, Receipt
+
+# Go uses level 3; any level is accepted. Low levels keep the CPU free for the sender.
+_GZIP_LEVEL = 3
+_RECEIPT_STATUSES = frozenset({"DELIVERED", "READ"})
+#: The id of the server's unsolicited ERROR frame (the websocket 401), spec §1.4.
+ZERO_ID = "00000000-0000-0000-0000-000000000000"
+
+
+class FrameError(ValueError):
+    """A frame that is not the gzip of one JSON object; the connection cannot be trusted."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFrame:
+    """One decoded server frame; ``error`` is set on failure replies and ERROR frames."""
+
+    id: str
+    action: str
+    data: Any = None
+    error: Mapping[str, Any] | None = None
+
+
+def encode_frame(envelope: Mapping[str, Any]) -> bytes:
+    """The binary payload for ``envelope``: gzip of its compact UTF-8 JSON."""
+    body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # mtime=0 keeps frames byte-identical for identical envelopes (reproducible tests).
+    return gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
+
+
+def decode_frame(payload: bytes) -> dict[str, Any]:
+    """The JSON object inside one binary frame; ``FrameError`` if it is anything else."""
+    try:
+        body = gzip.decompress(payload)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FrameError(f"frame is not gzip: {exc}") from None
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FrameError(f"frame is not UTF-8 JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise FrameError("frame is not a JSON object")
+    return value
+
+
+def request_envelope(
+    action: str, params: Mapping[str, Any] | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    """A client request; ``params`` is omitted when empty, as the Go SDK does."""
+    envelope: dict[str, Any] = {"id": request_id or str(uuid.uuid4()), "action": action}
+    if params:
+        envelope["params"] = dict(params)
+    return envelope
+
+
+def parse_server_frame(value: Mapping[str, Any]) -> ServerFrame:
+    """Check the envelope fields of a decoded server frame."""
+    frame_id, action = value.get("id"), value.get("action")
+    if not isinstance(frame_id, str) or not isinstance(action, str):
+        raise FrameError("frame lacks a string id or action")
+    error = value.get("error")
+    if error is not None and not isinstance(error, dict):
+        raise FrameError("frame error is not an object")
+    return ServerFrame(id=frame_id, action=action, data=value.get("data"), error=error)
+
+
+def frame_error(frame: ServerFrame) -> MessagingError:
+    """The classified error carried by an error reply or an ERROR frame."""
+    error = frame.error or {}
+    code = error.get("code")
+    # The docs' own example misspells it "desciption" (spec §2.3); read both.
+    description = error.get("description") or error.get("desciption") or "no description"
+    status = error.get("status")
+    return classify(
+        code if isinstance(code, int) else 0,
+        str(description),
+        status=status if isinstance(status, int) else None,
+        extra=error.get("extra"),
+        request_id=frame.id,
+    )
+
+
+def is_own_status_view(data: Any, own_user_id: str) -> bool:
+    """True for the status-only view that answers the bot's own ``CREATE_MESSAGE``.
+
+    The official apps recognise it by ``user_id == self`` with an empty category or
+    conversation (spec §2.3); a late reply of that shape must not pass for a user's message.
+    """
+    return (
+        isinstance(data, dict)
+        and data.get("user_id") == own_user_id
+        and (not data.get("category") or not data.get("conversation_id"))
+    )
+
+
+def push_from_frame(frame: ServerFrame, own_user_id: str) -> Receipt | IncomingMessage | None:
+    """The receipt or incoming message a push carries; ``None`` for anything else.
+
+    Call it only for frames that matched no waiting request (replies are matched by id first).
+    """
+    data = frame.data
+    if frame.error is not None or not isinstance(data, dict):
+        return None
+    if (
+        frame.action == "ACKNOWLEDGE_MESSAGE_RECEIPT"
+        or data.get("source") == "ACKNOWLEDGE_MESSAGE_RECEIPT"
+    ):
+        status = data.get("status")
+        message_id = data.get("message_id")
+        if status not in _RECEIPT_STATUSES or not isinstance(message_id, str):
+            return None
+        return Receipt(
+            message_id=message_id, status=status, updated_at=parse_time(data.get("updated_at"))
+        )
+    if frame.action != "CREATE_MESSAGE" or is_own_status_view(data, own_user_id):
+        return None
+    return _incoming(data)
+
+
+def _incoming(data: Mapping[str, Any]) -> IncomingMessage | None:
+    fields = {k: data.get(k) for k in ("message_id", "conversation_id", "user_id", "category")}
+    if not all(isinstance(v, str) and v for v in fields.values()):
+        return None
+    # data_base64 (url-safe, unpadded) is preferred when both are present (spec §6.1).
+    encoded = data.get("data_base64") or data.get("data") or ""
+    try:
+        payload = decode_data(encoded) if isinstance(encoded, str) else b""
+    except ValueError:
+        payload = b""
+    return IncomingMessage(
+        message_id=str(fields["message_id"]),
+        conversation_id=str(fields["conversation_id"]),
+        user_id=str(fields["user_id"]),
+        category=str(fields["category"]),
+        data=payload,
+        created_at=parse_time(data.get("created_at")),
+    )
+
+
+def parse_time(value: Any) -> datetime:
+    """An RFC 3339 timestamp (nanoseconds allowed) as an aware UTC datetime.
+
+    A missing or unreadable time becomes "now": a receipt's moment matters less than the
+    receipt itself, and dropping it would lose a DELIVERED or READ forever.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    return datetime.now(UTC)
