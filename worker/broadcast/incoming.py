@@ -1,0 +1,120 @@
+"""Messages users send the bot: first contact subscribes them, /stop and /start toggle it.
+
+All of a buffer is applied with a few set-based statements. Handling is idempotent (the provider
+re-pushes a message until it is acknowledged): re-applying a buffer changes nothing, and replies
+carry message ids derived from the incoming message, so a repeated reply is shown once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from models import Recipient, RecipientStatus
+from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
+from worker.messaging.transport import IncomingMessage
+
+STOP, START = "/stop", "/start"
+WELCOME = "Hi! You will receive our announcements here. Send /stop to unsubscribe."
+STOPPED = "You are unsubscribed and will receive no more announcements. Send /start to return."
+STARTED = "Welcome back: you will receive our announcements again. Send /stop to unsubscribe."
+
+
+@dataclass(frozen=True)
+class Reply:
+    user_id: str
+    conversation_id: str
+    message_id: str
+    text: str
+
+
+def command_of(message: IncomingMessage) -> str | None:
+    if message.category != "PLAIN_TEXT":
+        return None
+    text = message.data.decode("utf-8", errors="replace").strip().lower()
+    return text if text in (STOP, START) else None
+
+
+def handle_messages(
+    session: Session, bot_id: str, messages: Sequence[IncomingMessage]
+) -> list[Reply]:
+    """Apply a buffer of user messages; return the replies to send."""
+    users = [m for m in messages if _is_user(m.user_id, bot_id)]
+    if not users:
+        return []
+    known = set(
+        session.execute(
+            select(Recipient.user_id).where(
+                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users})
+            )
+        ).scalars()
+    )
+    # Each user's last command in the buffer wins (a /stop then /start leaves them subscribed).
+    last_command: dict[str, tuple[IncomingMessage, str]] = {}
+    first_contact: dict[str, IncomingMessage] = {}
+    for message in sorted(users, key=lambda m: m.created_at):
+        command = command_of(message)
+        if command is not None:
+            last_command[message.user_id] = (message, command)
+        if uuid.UUID(message.user_id) not in known:
+            first_contact.setdefault(message.user_id, message)
+
+    if first_contact:
+        session.execute(
+            insert(Recipient)
+            .values(
+                [
+                    {
+                        "user_id": uuid.UUID(user),
+                        "conversation_id": uuid.UUID(
+                            m.conversation_id or unique_conversation_id(bot_id, user)
+                        ),
+                        "status": RecipientStatus.ACTIVE,
+                    }
+                    for user, m in first_contact.items()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+    _set_status(session, [u for u, (_, c) in last_command.items() if c == STOP],
+                RecipientStatus.UNSUBSCRIBED, "sent /stop")
+    _set_status(session, [u for u, (_, c) in last_command.items() if c == START],
+                RecipientStatus.ACTIVE, None)
+
+    replies = [_reply(bot_id, m, WELCOME) for u, m in first_contact.items()
+               if u not in last_command]
+    replies += [_reply(bot_id, m, STOPPED if c == STOP else STARTED)
+                for m, c in last_command.values()]
+    return replies
+
+
+def _set_status(
+    session: Session, user_ids: list[str], status: RecipientStatus, reason: str | None
+) -> None:
+    if user_ids:
+        session.execute(
+            update(Recipient)
+            .where(Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
+            .values(status=status, status_reason=reason)
+        )
+
+
+def _reply(bot_id: str, message: IncomingMessage, text: str) -> Reply:
+    return Reply(
+        user_id=message.user_id,
+        conversation_id=message.conversation_id or unique_conversation_id(bot_id, message.user_id),
+        message_id=unique_object_id(message.message_id, "blazecast-reply"),
+        text=text,
+    )
+
+
+def _is_user(user_id: str, bot_id: str) -> bool:
+    try:
+        return uuid.UUID(user_id) != uuid.UUID(bot_id)
+    except ValueError:
+        return False

@@ -1,0 +1,146 @@
+"""Announcement status changes as compare-and-set UPDATEs, so that two processes never both win.
+
+Every change goes through ``transition``: it moves the row only from a status that the transition table
+(``models.announcements.TRANSITIONS``) allows, in one ``UPDATE … WHERE status IN (…)``. Operator
+actions use ``change_status``, which also explains a refusal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    OPEN_BATCH_STATES,
+    Announcement,
+    AnnouncementStatus,
+    Batch,
+    Bot,
+    Delivery,
+    DeliveryState,
+    IllegalTransition,
+)
+from models.announcements import TERMINAL, check_transition, sources_of
+
+
+class AnnouncementNotFound(LookupError):
+    def __init__(self, announcement_id: object) -> None:
+        super().__init__(f"no announcement with id {announcement_id}")
+
+
+def transition(
+    session: Session,
+    announcement_id: uuid.UUID,
+    target: AnnouncementStatus,
+    *,
+    reason: str | None = None,
+    only_from: tuple[AnnouncementStatus, ...] | None = None,
+    **values: Any,
+) -> bool:
+    """Move the announcement to ``target`` if its current status allows it; True if it moved."""
+    sources = only_from or sources_of(target)
+    moved = session.execute(
+        update(Announcement)
+        .where(Announcement.id == announcement_id, Announcement.status.in_(sources))
+        .values(status=target, status_reason=reason, **values)
+        .returning(Announcement.id)
+    ).first()
+    return moved is not None
+
+
+def change_status(
+    session: Session, announcement_id: uuid.UUID, target: AnnouncementStatus, **kwargs: Any
+) -> None:
+    """An operator's change: raise IllegalTransition naming both statuses when it is not allowed."""
+    current = session.execute(
+        select(Announcement.status).where(Announcement.id == announcement_id).with_for_update()
+    ).scalar_one_or_none()
+    if current is None:
+        raise AnnouncementNotFound(announcement_id)
+    if current == target:
+        return
+    check_transition(current, target)
+    if not transition(session, announcement_id, target, **kwargs):
+        raise IllegalTransition(f"announcement {announcement_id} changed status meanwhile")
+
+
+def has_open_batches(session: Session, announcement_id: uuid.UUID) -> bool:
+    return bool(
+        session.execute(
+            select(
+                exists().where(
+                    Batch.announcement_id == announcement_id, Batch.state.in_(OPEN_BATCH_STATES)
+                )
+            )
+        ).scalar_one()
+    )
+
+
+def recount(session: Session, announcement_id: uuid.UUID) -> None:
+    """Recompute the progress counters exactly from the deliveries (at completion, or on demand)."""
+    d = Delivery
+    counts = session.execute(
+        select(
+            func.count().filter(d.sent_at.is_not(None)),
+            func.count().filter(d.delivered_at.is_not(None)),
+            func.count().filter(d.read_at.is_not(None)),
+            func.count().filter(d.state == DeliveryState.FAILED),
+            func.count().filter(d.state == DeliveryState.SKIPPED),
+            func.count(),
+        ).where(d.announcement_id == announcement_id)
+    ).one()
+    sent, delivered, read, failed, skipped, total = counts
+    session.execute(
+        update(Announcement)
+        .where(Announcement.id == announcement_id)
+        .values(
+            sent=sent, delivered=delivered, read=read, failed=failed, skipped=skipped, total=total
+        )
+    )
+
+
+def complete_if_done(session: Session, announcement_id: uuid.UUID) -> bool:
+    """Complete a fully planned announcement that has no open batch left; True if it completed."""
+    planned_and_sending = session.execute(
+        select(Announcement.id).where(
+            Announcement.id == announcement_id,
+            Announcement.planned.is_(True),
+            Announcement.status == AnnouncementStatus.SENDING,
+        )
+    ).first()
+    if planned_and_sending is None or has_open_batches(session, announcement_id):
+        return False
+    recount(session, announcement_id)
+    return transition(
+        session, announcement_id, AnnouncementStatus.COMPLETED, completed_at=func.now()
+    )
+
+
+def halt_bot(session: Session, bot_id: uuid.UUID, reason: str) -> None:
+    """401 from the provider: stop all of this bot's sending and say why (resume clears it)."""
+    bot = session.get(Bot, bot_id)
+    if bot is None:
+        session.add(Bot(id=bot_id, halted_reason=reason, halted_at=func.now()))
+    else:
+        bot.halted_reason = reason
+        bot.halted_at = func.now()  # type: ignore[assignment]
+    session.execute(
+        update(Announcement)
+        .where(Announcement.status == AnnouncementStatus.SENDING)
+        .values(status=AnnouncementStatus.PAUSED, status_reason=f"bot halted: {reason}")
+    )
+
+
+def bot_halted_reason(session: Session, bot_id: uuid.UUID) -> str | None:
+    return session.execute(select(Bot.halted_reason).where(Bot.id == bot_id)).scalar_one_or_none()
+
+
+def clear_bot_halt(session: Session, bot_id: uuid.UUID) -> None:
+    session.execute(update(Bot).where(Bot.id == bot_id).values(halted_reason=None, halted_at=None))
+
+
+def is_terminal(status: AnnouncementStatus) -> bool:
+    return status in TERMINAL

@@ -1,0 +1,43 @@
+"""The Celery application: built from the settings, tasks registered, nothing else (STYLE 1)."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from worker import queues
+from worker.config import Settings, get_settings
+from worker.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("blazecast", set_as_current=True)
+    app.conf.update(queues.celery_config(settings))
+    app.blazecast_runtime = Runtime(settings)  # type: ignore[attr-defined]
+    app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
+    return app
+
+
+def runtime_of(app: Celery) -> Runtime:
+    runtime: Runtime = app.blazecast_runtime  # type: ignore[attr-defined]
+    return runtime
+
+
+@worker_process_init.connect
+def _fresh_runtime_after_fork(sender: object = None, **_: object) -> None:
+    # Sockets and pooled connections must not be shared across fork: each child builds its own.
+    from celery import current_app
+
+    runtime = getattr(current_app, "blazecast_runtime", None)
+    if runtime is not None:
+        current_app.blazecast_runtime = Runtime(runtime.settings)  # type: ignore[attr-defined]
+
+
+@worker_process_shutdown.connect
+def _close_runtime(sender: object = None, **_: object) -> None:
+    from celery import current_app
+
+    runtime = getattr(current_app, "blazecast_runtime", None)
+    if runtime is not None:
+        runtime.close()

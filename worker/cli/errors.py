@@ -1,0 +1,30 @@
+"""Which exceptions are the operator's to fix, and how to say them in one line."""
+
+from __future__ import annotations
+
+from models import IllegalTransition
+from worker.broadcast.service import InvalidAnnouncement
+from worker.broadcast.state import AnnouncementNotFound
+from worker.config import ConfigError
+from worker.embedded import EngineError
+from worker.messaging.errors import Unauthorized
+from worker.messaging.mixin.keystore import KeystoreError
+from worker.messaging.mixin.payloads import PayloadError
+
+OPERATOR_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    EngineError,
+    KeystoreError,
+    PayloadError,
+    InvalidAnnouncement,
+    AnnouncementNotFound,
+    IllegalTransition,
+    Unauthorized,
+    FileNotFoundError,
+)
+
+
+def describe(error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return f"file not found: {error.filename}"
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

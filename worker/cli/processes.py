@@ -1,0 +1,135 @@
+"""``blazecast worker|beat|listen|flower``: the long-running processes, with the project's settings.
+
+Each wraps the real Celery or Flower command around the app built from the settings, so that the
+same command works on a laptop (embedded engines) and in docker compose (URLs from the environment).
+"""
+
+from __future__ import annotations
+
+import click
+
+from worker.config import ConfigError, get_settings
+from worker.queues import ALL_QUEUES
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from worker.celery_app import create_app
+
+    return create_app()
+
+
+@click.command()
+@click.option(
+    "--queues",
+    "-Q",
+    default=",".join(ALL_QUEUES),
+    show_default=True,
+    help="Comma-separated queues to consume.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Worker processes.",
+)
+@click.option("--hostname", "-n", default=None, help="Celery node name (unique per worker).")
+@click.option("--loglevel", "-l", default=None, help="Log level (default: BLAZECAST_LOG_LEVEL).")
+def worker(queues: str, concurrency: int, hostname: str | None, loglevel: str | None) -> None:
+    """Run a Celery worker that sends batches, records receipts and does control work.
+
+    \b
+    Example (one worker for sending, one for the rest):
+      blazecast worker -Q blazecast.send -c 2 -n send@%h
+      blazecast worker -Q blazecast.receipts,blazecast.control -c 2 -n control@%h
+    """
+    settings = get_settings()
+    app = _app()
+    if "blazecast.send" in queues:
+        _ = app.blazecast_runtime.keystore  # fail now, in one line, if the key is unusable
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-l",
+        loglevel or settings.log_level,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv += ["-n", hostname]
+    app.worker_main(argv)
+
+
+@click.command()
+@click.option("--loglevel", "-l", default=None, help="Log level (default: BLAZECAST_LOG_LEVEL).")
+def beat(loglevel: str | None) -> None:
+    """Run the scheduler: a tick every second (start due announcements, feed the send queue)
+    and a reaper every five seconds. Run exactly one beat per deployment.
+
+    \b
+    Example:
+      blazecast beat
+    """
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    _app().start(
+        [
+            "beat",
+            "-l",
+            loglevel or settings.log_level,
+            "--schedule",
+            str(settings.home.resolve() / "celerybeat-schedule"),
+        ]
+    )
+
+
+@click.command()
+def listen() -> None:
+    """Hold the bot's Blaze connection: record DELIVERED/READ receipts and handle users'
+    messages (first contact subscribes, /stop and /start).
+
+    \b
+    Example:
+      BLAZECAST_KEYSTORE=bot.json blazecast listen
+    """
+    from worker.listener import run_listener
+
+    run_listener(get_settings())
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Port (default: BLAZECAST_FLOWER_PORT).")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind.")
+def flower(port: int | None, address: str) -> None:
+    """Run Flower, the Celery monitor, with basic auth and persistent state.
+
+    Flower is never started without authentication: set BLAZECAST_FLOWER_BASIC_AUTH=user:password.
+
+    \b
+    Example:
+      BLAZECAST_FLOWER_BASIC_AUTH=ops:s3cret blazecast flower --port 5555
+    """
+    settings = get_settings()
+    if not settings.flower_basic_auth:
+        raise ConfigError(
+            "BLAZECAST_FLOWER_BASIC_AUTH: not set; Flower never runs without authentication "
+            "(use user:password)"
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    _app().start(
+        [
+            "flower",
+            f"--basic-auth={settings.flower_basic_auth}",
+            "--persistent=True",
+            f"--db={settings.home.resolve() / 'flower.db'}",
+            f"--port={port or settings.flower_port}",
+            f"--address={address}",
+        ]
+    )
+
+
+COMMANDS = [worker, beat, listen, flower]

@@ -1,0 +1,64 @@
+"""Queues, routing and Celery settings.
+
+Three queues so that one kind of work never starves another: sending (the bulk), receipts (many
+small applies) and control (beat ticks, planning, reaping). Sending is acks_late with prefetch 1:
+a worker killed mid-batch loses no message, and a long queue is never hoarded by one process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue
+
+from worker.config import Settings
+from worker.db import resolve_urls
+
+SEND_QUEUE = "blazecast.send"
+RECEIPTS_QUEUE = "blazecast.receipts"
+CONTROL_QUEUE = "blazecast.control"
+ALL_QUEUES = (SEND_QUEUE, RECEIPTS_QUEUE, CONTROL_QUEUE)
+
+TICK_SECONDS = 1.0
+REAP_SECONDS = 5.0
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    broker = resolve_urls(settings).redis
+    return {
+        "broker_url": broker,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": CONTROL_QUEUE,
+        "task_queues": [Queue(name) for name in ALL_QUEUES],
+        "task_routes": {
+            "blazecast.send_batch": {"queue": SEND_QUEUE},
+            "blazecast.record_receipts": {"queue": RECEIPTS_QUEUE},
+        },
+        # Flower and `celery events` need task events; they are cheap at our task rates.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "beat_schedule": {
+            # A tick or reap that waited longer than a few periods is stale: the next one does the
+            # same work, so expire them rather than let a backlog of them pile up.
+            "tick": {
+                "task": "blazecast.tick",
+                "schedule": TICK_SECONDS,
+                "options": {"expires": TICK_SECONDS * 5},
+            },
+            "reap": {
+                "task": "blazecast.reap",
+                "schedule": REAP_SECONDS,
+                "options": {"expires": REAP_SECONDS * 3},
+            },
+        },
+        "timezone": "UTC",
+    }

@@ -1,0 +1,120 @@
+"""Celery tasks: thin shells that open a session and call one function in ``worker.broadcast``.
+
+Arguments are primitive ids (readable in Flower). Rows are committed before any message that
+points at them is published (publish after commit). Infrastructure hiccups (Postgres or Redis
+unreachable for a moment) retry the task shortly; everything else is decided by the broadcast
+layer, whose own state in Postgres makes every task safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from celery import Task, shared_task
+from sqlalchemy.exc import DBAPIError
+
+from worker.broadcast import dispatcher, planner, reaper, receipts
+from worker.celery_app import runtime_of
+from worker.queues import SEND_QUEUE
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+INFRASTRUCTURE_ERRORS = (DBAPIError, redis.RedisError)
+PLAN_PAGE_SIZE = 20_000
+
+
+class BlazecastTask(Task):  # type: ignore[misc]
+    """Defaults for every task, in one place (STYLE 2)."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True
+    autoretry_for = INFRASTRUCTURE_ERRORS
+    retry_backoff = 1
+    retry_backoff_max = 10
+    max_retries = 30
+
+    @property
+    def runtime(self) -> Runtime:
+        return runtime_of(self.app)
+
+
+def publish_batches(batch_ids: Iterable[int]) -> None:
+    for batch_id in batch_ids:
+        send_batch.apply_async((batch_id,), queue=SEND_QUEUE)
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch")
+def send_batch(self: BlazecastTask, batch_id: int) -> dict[str, Any]:
+    result = self.runtime.sender.send(batch_id)
+    return {"outcome": result.outcome, "sent": result.sent, "failed": result.failed}
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.tick")
+def tick(self: BlazecastTask) -> None:
+    """Every second: start due announcements, get planning going, top up the send queue."""
+    runtime = self.runtime
+    with runtime.db.session() as session:
+        dispatcher.start_due(session)
+        to_plan = dispatcher.needing_plan(session)
+        batch_ids = dispatcher.dispatch(session, high_water=runtime.settings.queue_high_water)
+    for announcement_id in to_plan:
+        # One plan task at a time per announcement; the planner's lease is the real guard.
+        if runtime.redis.set(f"blazecast:plan-enqueued:{announcement_id}", 1, nx=True, ex=30):
+            plan_announcement.delay(str(announcement_id))
+    publish_batches(batch_ids)
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.plan_announcement")
+def plan_announcement(self: BlazecastTask, announcement_id: str) -> int:
+    """Plan page after page (each its own transaction) until the audience is exhausted."""
+    runtime, planned = self.runtime, 0
+    key = uuid.UUID(announcement_id)
+    while True:
+        with runtime.db.session() as session:
+            if not planner.claim_plan_lease(session, key):
+                return planned
+            page = planner.plan_page(
+                session, key, page_size=PLAN_PAGE_SIZE, batch_size=runtime.settings.batch_size
+            )
+        planned += page.deliveries
+        if planned == page.deliveries:  # first page: start sending without waiting for a tick
+            with runtime.db.session() as session:
+                batch_ids = dispatcher.dispatch(
+                    session, high_water=runtime.settings.queue_high_water
+                )
+            publish_batches(batch_ids)
+        if page.finished:
+            return planned
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.record_receipts")
+def record_receipts(self: BlazecastTask, items: list[list[str]]) -> dict[str, int]:
+    """Apply a buffer of ``[message_id, status, updated_at ISO]`` receipts from the listener."""
+    parsed = [(m, s, datetime.fromisoformat(at)) for m, s, at in items]
+    with self.runtime.db.session() as session:
+        applied = receipts.apply_receipts(session, parsed)
+    return {"delivered": applied.newly_delivered, "read": applied.newly_read}
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.reap")
+def reap(self: BlazecastTask) -> None:
+    """Every few seconds: recover expired leases and lost messages; complete finished work."""
+    runtime = self.runtime
+    # An empty send queue with batches marked queued means their messages are gone (Redis lost
+    # them): republish at once. Otherwise give queued messages a minute before assuming so.
+    queue_empty = runtime.redis.llen(SEND_QUEUE) == 0
+    older_than = timedelta(seconds=5 if queue_empty else 60)
+    with runtime.db.session() as session:
+        batch_ids = reaper.expired_leases(session)
+        batch_ids += reaper.lost_messages(session, older_than=older_than)
+        reaper.complete_finished(session)
+    if batch_ids:
+        log.info("reaper re-published %d batches", len(batch_ids))
+    publish_batches(batch_ids)
