@@ -106,6 +106,7 @@ class Announcement(Base):
     batches_planned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Only one planner runs per announcement: it holds this lease while it pages.
     plan_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    plan_holder: Mapped[str | None] = mapped_column(String(200))
 
     total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -125,7 +126,9 @@ class Announcement(Base):
     __table_args__ = (
         CheckConstraint("rate_per_minute IS NULL OR rate_per_minute > 0", name="rate_positive"),
         # The beat tick: due scheduled announcements.
-        Index("ix_announcements_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")),
+        Index(
+            "ix_announcements_due", "scheduled_at", postgresql_where=text("status = 'scheduled'")
+        ),
         Index("ix_announcements_status", "status"),
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -40,8 +41,13 @@ def _external_test_database(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("blazecast-home")
+def home() -> Iterator[Path]:
+    # Not under pytest's 0700 temp folder: the embedded Postgres runs as its own system user when
+    # the tests run as root, and it must be able to reach its data directory.
+    path = Path(__file__).resolve().parent.parent / ".blazecast" / "tests" / str(os.getpid())
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +81,7 @@ def engine_urls(home: Path) -> Iterator[Urls]:
 
 @pytest.fixture(scope="session")
 def settings(engine_urls: Urls, home: Path) -> Settings:
-    return load_settings(
-        database_url=engine_urls.database, redis_url=engine_urls.redis, home=home
-    )
+    return load_settings(database_url=engine_urls.database, redis_url=engine_urls.redis, home=home)
 
 
 @pytest.fixture(scope="session")

@@ -62,9 +62,7 @@ class Listener:
     def _on_push(self, push: Receipt | IncomingMessage) -> None:
         with self._lock:
             if isinstance(push, Receipt):
-                self._receipts.append(
-                    [push.message_id, push.status, push.updated_at.isoformat()]
-                )
+                self._receipts.append([push.message_id, push.status, push.updated_at.isoformat()])
                 self.receipts_seen += 1
             else:
                 self._messages.append(push)

@@ -75,10 +75,10 @@ def tick(self: BlazecastTask) -> None:
 def plan_announcement(self: BlazecastTask, announcement_id: str) -> int:
     """Plan page after page (each its own transaction) until the audience is exhausted."""
     runtime, planned = self.runtime, 0
-    key = uuid.UUID(announcement_id)
+    key, holder = uuid.UUID(announcement_id), f"{self.request.hostname}:{self.request.id}"
     while True:
         with runtime.db.session() as session:
-            if not planner.claim_plan_lease(session, key):
+            if not planner.claim_plan_lease(session, key, holder):
                 return planned
             page = planner.plan_page(
                 session, key, page_size=PLAN_PAGE_SIZE, batch_size=runtime.settings.batch_size

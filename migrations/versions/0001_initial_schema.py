@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("planned", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("batches_planned", sa.Integer(), server_default="0", nullable=False),
         sa.Column("plan_lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("plan_holder", sa.String(length=200), nullable=True),
         sa.Column("total", sa.Integer(), server_default="0", nullable=False),
         sa.Column("sent", sa.Integer(), server_default="0", nullable=False),
         sa.Column("delivered", sa.Integer(), server_default="0", nullable=False),

@@ -40,7 +40,11 @@ def test_settings_are_frozen() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("BLAZECAST_QUOTA_PER_MINUTE", "lots", "BLAZECAST_QUOTA_PER_MINUTE: Input should be a valid"),
+        (
+            "BLAZECAST_QUOTA_PER_MINUTE",
+            "lots",
+            "BLAZECAST_QUOTA_PER_MINUTE: Input should be a valid",
+        ),
         ("BLAZECAST_QUOTA_PER_MINUTE", "0", "BLAZECAST_QUOTA_PER_MINUTE: Input should be greater"),
         ("BLAZECAST_TRANSPORT", "pigeon", "BLAZECAST_TRANSPORT: Input should be 'blaze' or 'http'"),
         ("BLAZECAST_DATABASE_URL", "mysql://x", "BLAZECAST_DATABASE_URL: must be a postgresql://"),

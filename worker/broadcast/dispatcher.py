@@ -32,9 +32,7 @@ def start_due(session: Session, *, limit: int = 50) -> list[uuid.UUID]:
     )
     started = session.execute(
         update(Announcement)
-        .where(
-            Announcement.id.in_(due), Announcement.status == AnnouncementStatus.SCHEDULED
-        )
+        .where(Announcement.id.in_(due), Announcement.status == AnnouncementStatus.SCHEDULED)
         .values(
             status=AnnouncementStatus.SENDING,
             status_reason=None,
@@ -97,6 +95,7 @@ def dispatch(session: Session, *, high_water: int) -> list[int]:
 
 
 def _any_bot_halted(session: Session) -> bool:
-    return session.execute(
-        select(Bot.id).where(Bot.halted_reason.is_not(None)).limit(1)
-    ).first() is not None
+    return (
+        session.execute(select(Bot.id).where(Bot.halted_reason.is_not(None)).limit(1)).first()
+        is not None
+    )

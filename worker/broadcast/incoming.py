@@ -81,15 +81,25 @@ def handle_messages(
             )
             .on_conflict_do_nothing(index_elements=["user_id"])
         )
-    _set_status(session, [u for u, (_, c) in last_command.items() if c == STOP],
-                RecipientStatus.UNSUBSCRIBED, "sent /stop")
-    _set_status(session, [u for u, (_, c) in last_command.items() if c == START],
-                RecipientStatus.ACTIVE, None)
+    _set_status(
+        session,
+        [u for u, (_, c) in last_command.items() if c == STOP],
+        RecipientStatus.UNSUBSCRIBED,
+        "sent /stop",
+    )
+    _set_status(
+        session,
+        [u for u, (_, c) in last_command.items() if c == START],
+        RecipientStatus.ACTIVE,
+        None,
+    )
 
-    replies = [_reply(bot_id, m, WELCOME) for u, m in first_contact.items()
-               if u not in last_command]
-    replies += [_reply(bot_id, m, STOPPED if c == STOP else STARTED)
-                for m, c in last_command.values()]
+    replies = [
+        _reply(bot_id, m, WELCOME) for u, m in first_contact.items() if u not in last_command
+    ]
+    replies += [
+        _reply(bot_id, m, STOPPED if c == STOP else STARTED) for m, c in last_command.values()
+    ]
     return replies
 
 

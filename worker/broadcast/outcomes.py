@@ -62,9 +62,7 @@ def pending_deliveries(session: Session, batch_id: int) -> list[Pending]:
 
 
 def _bump(session: Session, announcement_id: uuid.UUID, **deltas: object) -> None:
-    session.execute(
-        update(Announcement).where(Announcement.id == announcement_id).values(**deltas)
-    )
+    session.execute(update(Announcement).where(Announcement.id == announcement_id).values(**deltas))
 
 
 def record_sent(session: Session, announcement_id: uuid.UUID, delivery_ids: Sequence[int]) -> int:

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import (
     ColumnElement,
+    SmallInteger,
     String,
     cast,
     exists,
@@ -90,8 +91,9 @@ def audience_clause(announcement: Announcement) -> ColumnElement[bool]:
     raise ValueError(f"unknown audience kind {kind}")
 
 
-def claim_plan_lease(session: Session, announcement_id: uuid.UUID) -> bool:
-    """Take (or renew) the right to plan; False if another planner holds it or nothing is left."""
+def claim_plan_lease(session: Session, announcement_id: uuid.UUID, holder: str) -> bool:
+    """Take (or, for its holder, renew) the right to plan; False if another planner holds it or
+    nothing is left to plan."""
     now = func.now()
     claimed = session.execute(
         update(Announcement)
@@ -99,9 +101,11 @@ def claim_plan_lease(session: Session, announcement_id: uuid.UUID) -> bool:
             Announcement.id == announcement_id,
             Announcement.status.in_(PLANNABLE),
             Announcement.planned.is_(False),
-            (Announcement.plan_lease_until.is_(None)) | (Announcement.plan_lease_until < now),
+            (Announcement.plan_lease_until.is_(None))
+            | (Announcement.plan_lease_until < now)
+            | (Announcement.plan_holder == holder),
         )
-        .values(plan_lease_until=now + PLAN_LEASE)
+        .values(plan_lease_until=now + PLAN_LEASE, plan_holder=holder)
         .returning(Announcement.id)
     ).first()
     return claimed is not None
@@ -145,12 +149,16 @@ def plan_page(
     inserted = (
         insert(Delivery)
         .from_select(
-            ["announcement_id", "recipient_id", "message_id", "batch_id"],
+            # Every column with a Python-side default is given explicitly: SQLAlchemy cannot add
+            # defaults to an INSERT … SELECT that joins another DML CTE.
+            ["announcement_id", "recipient_id", "message_id", "batch_id", "state", "attempts"],
             select(
                 literal(announcement_id),
                 numbered.c.recipient_id,
                 message_id_sql(announcement_id, numbered.c.user_id),
                 new_batches.c.id,
+                literal(DeliveryState.PENDING, Delivery.state.type),
+                literal(0, SmallInteger),
             ).select_from(
                 numbered.join(new_batches, new_batches.c.seq == first_seq + numbered.c.chunk)
             ),
@@ -164,7 +172,6 @@ def plan_page(
     values: dict[str, object] = {
         "total": Announcement.total + count,
         "batches_planned": Announcement.batches_planned + batches,
-        "plan_lease_until": func.now() + PLAN_LEASE,
     }
     if last_id is not None:
         values["plan_cursor"] = last_id
@@ -173,6 +180,7 @@ def plan_page(
         values.update(
             planned=True,
             plan_lease_until=None,
+            plan_holder=None,
             total=Announcement.total + count + skipped,
             skipped=Announcement.skipped + skipped,
         )
@@ -192,7 +200,7 @@ def _record_inactive_as_skipped(
                 literal(announcement.id),
                 Recipient.id,
                 message_id_sql(announcement.id, Recipient.user_id),
-                literal(DeliveryState.SKIPPED.value),
+                literal(DeliveryState.SKIPPED, Delivery.state.type),
                 cast(Recipient.status, String),
             ).where(
                 Recipient.status != RecipientStatus.ACTIVE,

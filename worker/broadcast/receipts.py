@@ -83,6 +83,4 @@ def apply_receipts(
         APPLY_RECEIPTS,
         {"message_ids": list(message_ids), "statuses": list(statuses), "ats": list(ats)},
     ).all()
-    return ReceiptsApplied(
-        len(receipts), sum(r.delivered for r in rows), sum(r.read for r in rows)
-    )
+    return ReceiptsApplied(len(receipts), sum(r.delivered for r in rows), sum(r.read for r in rows))

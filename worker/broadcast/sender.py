@@ -245,9 +245,7 @@ class BatchSender:
             self._release(lease, BatchState.PENDING, None, attempts=Batch.attempts - 1)
         return BatchResult("released")
 
-    def _release(
-        self, lease: _Lease, to: BatchState, delay: float | None, **values: Any
-    ) -> None:
+    def _release(self, lease: _Lease, to: BatchState, delay: float | None, **values: Any) -> None:
         if delay is not None:
             values["next_attempt_at"] = func.now() + timedelta(seconds=delay)
         with self.db.session() as session:
@@ -264,9 +262,7 @@ class BatchSender:
 
     def _check_error_threshold(self, session: Any, announcement_id: uuid.UUID) -> None:
         sent, failed = session.execute(
-            select(Announcement.sent, Announcement.failed).where(
-                Announcement.id == announcement_id
-            )
+            select(Announcement.sent, Announcement.failed).where(Announcement.id == announcement_id)
         ).one()
         finished = sent + failed
         if failed < self.config.error_threshold_min or failed / finished < (

@@ -127,7 +127,8 @@ def create_announcement(
         rate_per_minute=rate_per_minute,
         is_test=is_test,
         status=AnnouncementStatus.SCHEDULED if schedule else AnnouncementStatus.DRAFT,
-        scheduled_at=scheduled_at or (datetime.now(UTC) if schedule else None),
+        # "Now" is the database's clock, the one the beat tick compares against.
+        scheduled_at=scheduled_at or (func.now() if schedule else None),
     )
     session.add(announcement)
     session.flush()
@@ -155,7 +156,7 @@ def _store_members(session: Session, announcement_id: uuid.UUID, user_ids: Seque
     known = dict(
         session.execute(
             select(Recipient.user_id, Recipient.id).where(Recipient.user_id.in_(wanted))
-        ).tuples()
+        ).all()
     )
     unknown = [str(u) for u in wanted if u not in known]
     if unknown:
@@ -172,7 +173,7 @@ def schedule(session: Session, announcement_id: uuid.UUID, at: datetime | None =
         session,
         announcement_id,
         AnnouncementStatus.SCHEDULED,
-        scheduled_at=at or datetime.now(UTC),
+        scheduled_at=at or func.now(),
     )
 
 
@@ -210,9 +211,7 @@ def cancel(session: Session, announcement_id: uuid.UUID) -> None:
     )
     session.execute(
         update(Delivery)
-        .where(
-            Delivery.announcement_id == announcement_id, Delivery.state == DeliveryState.PENDING
-        )
+        .where(Delivery.announcement_id == announcement_id, Delivery.state == DeliveryState.PENDING)
         .values(state=DeliveryState.SKIPPED, last_error="cancelled")
     )
     state.recount(session, announcement_id)
@@ -245,7 +244,7 @@ def recall(session: Session, announcement_id: uuid.UUID, *, priority: int = 10) 
         recall_of=announcement_id,
         priority=priority,
         status=AnnouncementStatus.SCHEDULED,
-        scheduled_at=datetime.now(UTC),
+        scheduled_at=func.now(),
     )
     session.add(recall_announcement)
     session.flush()

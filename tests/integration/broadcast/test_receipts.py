@@ -1,0 +1,81 @@
+"""Receipts: applied in bulk, forward only, duplicates and disorder harmless, counters exact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import redis
+from sqlalchemy import select
+
+from models import Announcement, Delivery, DeliveryState
+from tests.factories import add_announcement, add_recipients
+from tests.integration.broadcast.pipeline import drive, make_sender, start_and_plan
+from worker.broadcast import state
+from worker.broadcast.receipts import apply_receipts
+from worker.db import Database
+from worker.messaging.fake import FakeTransport
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+def _sent_announcement(database: Database, redis_client: redis.Redis, n: int) -> list[str]:
+    with database.session() as session:
+        add_recipients(session, n)
+        announcement = add_announcement(session)
+    start_and_plan(database, announcement.id)
+    drive(database, make_sender(database, FakeTransport(), redis_client))
+    with database.session() as session:
+        return [str(m) for m in session.execute(select(Delivery.message_id)).scalars()]
+
+
+def test_receipts_move_forward_only(clean_db: Database, redis_client: redis.Redis) -> None:
+    ids = _sent_announcement(clean_db, redis_client, 4)
+    a, b, c, d = ids
+    with clean_db.session() as session:
+        first = apply_receipts(
+            session,
+            [
+                (a, "DELIVERED", T0),
+                (b, "READ", T0 + timedelta(seconds=2)),  # READ before DELIVERED
+                (b, "DELIVERED", T0 + timedelta(seconds=1)),
+                (c, "DELIVERED", T0),
+                (c, "DELIVERED", T0),  # duplicate in the same buffer
+                ("00000000-0000-4000-8000-000000000000", "READ", T0),  # unknown: ignored
+            ],
+        )
+    assert (first.newly_delivered, first.newly_read) == (3, 1)
+    with clean_db.session() as session:
+        again = apply_receipts(session, [(a, "DELIVERED", T0), (b, "DELIVERED", T0)])
+        late = apply_receipts(session, [(a, "READ", T0 + timedelta(seconds=9))])
+    assert (again.newly_delivered, again.newly_read) == (0, 0)
+    assert (late.newly_delivered, late.newly_read) == (0, 1)
+    with clean_db.session() as session:
+        rows = {str(r.message_id): r for r in session.execute(select(Delivery)).scalars()}
+        announcement = session.execute(select(Announcement)).scalar_one()
+    assert rows[a].state is DeliveryState.READ and rows[a].read_at == T0 + timedelta(seconds=9)
+    assert rows[b].state is DeliveryState.READ
+    assert rows[b].delivered_at == T0 + timedelta(seconds=1)
+    assert rows[c].state is DeliveryState.DELIVERED
+    assert rows[d].state is DeliveryState.SENT
+    assert (announcement.delivered, announcement.read) == (3, 2)
+
+
+def test_incremental_counters_equal_the_recount(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    ids = _sent_announcement(clean_db, redis_client, 300)
+    buffers = [
+        [(m, "DELIVERED", T0) for m in ids[:200]],
+        [(m, "READ", T0) for m in ids[100:250]],
+        [(m, "DELIVERED", T0) for m in ids[150:300]],
+    ]
+    for buffer in buffers:
+        with clean_db.session() as session:
+            apply_receipts(session, buffer)
+    with clean_db.session() as session:
+        announcement = session.execute(select(Announcement)).scalar_one()
+        incremental = (announcement.delivered, announcement.read)
+        state.recount(session, announcement.id)
+    with clean_db.session() as session:
+        recounted = session.execute(select(Announcement.delivered, Announcement.read)).one()
+    assert incremental == tuple(recounted) == (300, 150)
