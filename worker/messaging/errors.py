@@ -3,7 +3,7 @@
 Every failure that a transport reports is one of these classes, decided once, here, from the
 Mixin error code (``specs/mixin-protocol.md`` §5.2). Callers branch on the class, never on codes::
 
-    MessagingError                  .code .description .status .request_id
+    MessagingError                  .code .description .status .request_id .extra
     ├── TransientError              retry later with backoff (the pipeline bounds the attempts)
     │   ├── ConnectionLost          socket refused, reset or closed; nothing was answered
     │   ├── RequestTimeout          the request went out but no reply came in time
@@ -41,12 +41,27 @@ class MessagingError(Exception):
         code: int | None = None,
         status: int | None = None,
         request_id: str | None = None,
+        extra: Any = None,
     ) -> None:
         super().__init__(description)
         self.description = description
         self.code = code
         self.status = status
         self.request_id = request_id
+        self.extra = extra
+
+    @property
+    def blamed_message_id(self) -> str | None:
+        """The ``message_id`` the server blamed in ``extra``, when it named one.
+
+        Mixin documents no per-message result, so callers must not rely on it: splitting the
+        batch finds the culprit either way, this only makes it faster when present.
+        """
+        if isinstance(self.extra, dict):
+            value = self.extra.get("message_id")
+            if isinstance(value, str) and value:
+                return value
+        return None
 
     def __str__(self) -> str:
         parts = []
@@ -56,6 +71,8 @@ class MessagingError(Exception):
             parts.append(f"(status {self.status})")
         head = " ".join(parts)
         text = f"{head}: {self.description}" if head else self.description
+        if self.extra not in (None, "", {}):
+            text += f" (details: {self.extra})"
         if self.request_id:
             text += f" [request {self.request_id}]"
         return text
@@ -124,14 +141,6 @@ class Forbidden(PermanentError):
 class InvalidData(PermanentError):
     """10002: a field of the request is invalid; ``extra`` holds the server's details."""
 
-    def __init__(self, description: str, *, extra: Any = None, **kwargs: Any) -> None:
-        super().__init__(description, **kwargs)
-        self.extra = extra
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text} (details: {self.extra})" if self.extra not in (None, "", {}) else text
-
 
 class BadRequest(PermanentError):
     """400: the request body could not be parsed."""
@@ -162,11 +171,16 @@ def classify(
 
     The result is returned, not raised, so callers can add context before raising it.
     """
-    common: dict[str, Any] = {"code": code, "status": status, "request_id": request_id}
+    common: dict[str, Any] = {
+        "code": code,
+        "status": status,
+        "request_id": request_id,
+        "extra": extra,
+    }
     if code == 401:
         return Unauthorized(description, **common)
     if code == 10002:
-        return InvalidData(description, extra=extra, **common)
+        return InvalidData(description, **common)
     if code == 429:
         return RateLimited(description, retry_after=_retry_after_from(extra), **common)
     if code in _SERVER_CODES or 500 <= code <= 599:

@@ -17,7 +17,7 @@ from typing import Any
 
 import websocket
 
-from worker.messaging.errors import ConnectionLost, MessagingError, Unauthorized
+from worker.messaging.errors import ConnectionLost, MessagingError, Unauthorized, classify
 from worker.messaging.mixin.correlation import ReplyTable
 from worker.messaging.mixin.frames import (
     FrameError,
@@ -64,7 +64,8 @@ def open_connection(
             raise Unauthorized(
                 "the websocket upgrade was refused with HTTP 401", code=401
             ) from None
-        raise ConnectionLost(f"websocket upgrade refused with HTTP {exc.status_code}") from None
+        # A front's bare 500 or 429 on the upgrade classifies like any other HTTP answer.
+        raise classify(exc.status_code, f"websocket upgrade refused with HTTP {exc.status_code}") from None
     except (OSError, websocket.WebSocketException) as exc:
         raise ConnectionLost(f"cannot open the websocket to {url}: {exc}") from None
     connection = BlazeConnection(
