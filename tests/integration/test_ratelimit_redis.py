@@ -8,11 +8,13 @@ kept on, so the rolling-window check is exact rather than blurred by client late
 from __future__ import annotations
 
 import importlib.util
+import json
 import multiprocessing
 import os
 import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -232,6 +234,44 @@ def test_window_bound_survives_a_redis_flush_under_load(redis_client: redis.Redi
     assert flushed
     grants = [g for grants in per_thread for g in grants]
     assert largest_window(grants, WINDOW) <= spec.window_bound + EPSILON
+
+
+def test_the_bench_reports_the_window_bound_held(redis_client: redis.Redis, tmp_path: Path) -> None:
+    where = redis_client.connection_pool.connection_kwargs
+    url = f"redis://{where.get('host', '127.0.0.1')}:{where.get('port', 6379)}/{where.get('db', 0)}"
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bucket_window.py"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(bench),
+            "--processes",
+            "2",
+            "--seconds",
+            "3",
+            "--window",
+            "2",
+            "--quota",
+            str(QUOTA),
+            "--batch",
+            str(BATCH),
+            "--delta",
+            "0.05",
+            "--redis-url",
+            url,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert run.stdout.count("\n") == 1 and "largest window" in run.stdout
+    (result_file,) = tmp_path.glob("bucket_window-*.json")
+    result = json.loads(result_file.read_text())
+    assert result["within_bound"] is True
+    assert result["largest_window"] <= result["window_bound"] <= QUOTA
+    assert result["steady_share_of_bucket_rate"] > 0.95
 
 
 def test_cap_and_quota_are_taken_together_or_not_at_all(redis_client: redis.Redis) -> None:
