@@ -13,6 +13,9 @@ from worker.runtime import Runtime
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     app = Celery("blazecast", set_as_current=True)
+    # Also the default for other threads (the listener flushes from its own thread), which would
+    # otherwise fall back to an unconfigured app that talks to a Redis on localhost.
+    app.set_default()
     app.conf.update(queues.celery_config(settings))
     app.blazecast_runtime = Runtime(settings)  # type: ignore[attr-defined]
     app.autodiscover_tasks(["worker"], related_name="tasks", force=True)

@@ -135,9 +135,10 @@ def run_listener(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; a 401 ends it with the reason (the bot's sending is halted)."""
     from worker.broadcast import state
     from worker.celery_app import create_app, runtime_of
-    from worker.tasks import record_receipts
 
-    runtime = runtime_of(create_app(settings))
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    record_receipts = app.tasks["blazecast.record_receipts"]
     listener = Listener(runtime, lambda items: record_receipts.delay(items))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: listener.stop.set())

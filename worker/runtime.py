@@ -61,6 +61,7 @@ class Runtime:
             self.settings.quota_per_minute,
             batch_size=self.settings.batch_size,
             delta_seconds=self.settings.quota_delta_seconds,
+            window_seconds=self.settings.quota_window_seconds,
         )
 
     @functools.cached_property

@@ -96,9 +96,15 @@ def listen() -> None:
     Example:
       BLAZECAST_KEYSTORE=bot.json blazecast listen
     """
+    import logging
+
     from worker.listener import run_listener
 
-    run_listener(get_settings())
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="[%(asctime)s: %(levelname)s/listener] %(message)s"
+    )
+    run_listener(settings)
 
 
 @click.command()
