@@ -53,7 +53,8 @@ class _Check:
         self.context = context
 
     def fail(self, key: str, reason: str) -> NoReturn:
-        raise invalid_field(f"{self.prefix}.{key}" if key else self.prefix, reason, **self.context)
+        separator = "" if not key or key.startswith("[") else "."
+        raise invalid_field(f"{self.prefix}{separator}{key}", reason, **self.context)
 
     def obj(self) -> dict[str, Any]:
         if not isinstance(self.payload, dict):
