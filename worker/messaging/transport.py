@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 ReceiptStatus = Literal["DELIVERED", "READ"]
+#: The statuses with which the bot may acknowledge a message it received (spec §3.1, §4.3).
+ACK_STATUSES: tuple[ReceiptStatus, ...] = ("READ", "DELIVERED")
 
 
 @dataclass(frozen=True, slots=True)

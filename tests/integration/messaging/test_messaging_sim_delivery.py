@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from messaging_sim_helpers import Listener, announcement, wait_until
@@ -74,15 +75,18 @@ def test_the_simulators_legacy_keystore_works_too(sim, tmp_path):
     assert sim.stats()["visible_messages"] == 5
 
 
+@pytest.mark.parametrize("kind", ["blaze", "http"])
 def test_a_cut_connection_fails_fast_and_the_retry_reconnects_without_duplicates(
-    sim, listener, transports
+    sim, listener, transports, kind
 ):
     messages = announcement(sim.bot_id, sim.user_ids[:100])
-    transport = transports("blaze", timeout=5.0)
+    transport = transports(kind, timeout=5.0)
     transport.send_messages(announcement(sim.bot_id, sim.user_ids[100:110]))  # warm connection
     sim.set_faults(cut_connection_rate=1.0, cut_accept_rate=1.0)
+    started = time.monotonic()
     with pytest.raises(ConnectionLost):
         transport.send_messages(messages)
+    assert time.monotonic() - started < 2.0  # not the 5 s timeout
     sim.set_faults()
     transport.send_messages(messages)  # the retry: same ids, a new socket opened lazily
     listener.wait_read([m.message_id for m in messages])

@@ -60,7 +60,7 @@ class HttpRecord:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lowercased: aiohttp normalizes their case
     body: bytes
     claims: dict[str, Any]
     peer: Any = None

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from worker.messaging.errors import ConnectionLost, TransientError, Unauthorized
+from worker.messaging.errors import ConnectionLost, MessagingError, TransientError, Unauthorized
 from worker.messaging.mixin.backoff import reconnect_delay
 from worker.messaging.mixin.batching import check_batch
 from worker.messaging.mixin.blaze_connection import BlazeConnection, PushHandler, open_connection
@@ -34,7 +34,7 @@ from worker.messaging.mixin.http import HttpTransport
 from worker.messaging.mixin.keystore import Keystore
 from worker.messaging.mixin.payloads import PLAIN_CATEGORIES
 from worker.messaging.mixin.tokens import sign_request_token
-from worker.messaging.transport import IncomingMessage, OutgoingMessage, Receipt
+from worker.messaging.transport import ACK_STATUSES, IncomingMessage, OutgoingMessage, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ class BlazeClient:
 
     def acknowledge(self, message_ids: Sequence[str], status: str = "READ") -> None:
         """Acknowledge received user messages with ``ACKNOWLEDGE_MESSAGE_RECEIPTS`` (<= 100 each)."""
+        if status not in ACK_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(ACK_STATUSES)}, not {status!r}")
         for start in range(0, len(message_ids), MAX_ACKS_PER_FRAME):
             chunk = message_ids[start : start + MAX_ACKS_PER_FRAME]
             receipts = [{"message_id": message_id, "status": status} for message_id in chunk]
@@ -130,7 +132,7 @@ class BlazeClient:
         """
         attempt = 0
         try:
-            while not stop.is_set():
+            while not stop.is_set() and not self._closed:
                 try:
                     connection = self._open()
                 except TransientError as exc:
@@ -201,7 +203,7 @@ class BlazeClient:
                     connection.request("LIST_PENDING_MESSAGES", None, self._request_timeout)
                 except Unauthorized as exc:
                     raise self._diagnosed(exc) from None
-                except TransientError:
+                except MessagingError:
                     self._drop_connection()
                     raise
             return connection

@@ -65,7 +65,9 @@ def open_connection(
                 "the websocket upgrade was refused with HTTP 401", code=401
             ) from None
         # A front's bare 500 or 429 on the upgrade classifies like any other HTTP answer.
-        raise classify(exc.status_code, f"websocket upgrade refused with HTTP {exc.status_code}") from None
+        raise classify(
+            exc.status_code, f"websocket upgrade refused with HTTP {exc.status_code}"
+        ) from None
     except (OSError, websocket.WebSocketException) as exc:
         raise ConnectionLost(f"cannot open the websocket to {url}: {exc}") from None
     connection = BlazeConnection(
@@ -131,10 +133,12 @@ class BlazeConnection:
             self._ws.send_bytes(encode_frame(envelope))
         except (OSError, websocket.WebSocketException) as exc:
             self._replies.discard(envelope["id"])
-            # The reader may be about to read why the server hung up (a 401 ERROR frame).
-            self._end(ConnectionLost(f"sending {action} failed: {exc}"))
+            # The server may have said why it hung up (a 401 ERROR frame) in a frame the reader
+            # has not handled yet; let it finish first so that reason wins over ours.
             self._reader.join(timeout=1.0)
-            raise self._end_reason or ConnectionLost(f"sending {action} failed") from None
+            self._end(ConnectionLost(f"sending {action} failed: {exc}"))
+            assert self._end_reason is not None
+            raise _fresh_copy(self._end_reason) from None
         frame = waiter.wait(timeout)
         if frame.error is not None:
             raise frame_error(frame)

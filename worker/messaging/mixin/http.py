@@ -34,7 +34,7 @@ from worker.messaging.mixin.responses import (
     parse_server_time,
 )
 from worker.messaging.mixin.tokens import sign_request_token
-from worker.messaging.transport import OutgoingMessage
+from worker.messaging.transport import ACK_STATUSES, OutgoingMessage
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ class HttpTransport:
 
     def acknowledge(self, message_ids: Sequence[str], status: str = "READ") -> None:
         """Acknowledge received user messages, in requests of at most 100 (spec §4.3)."""
+        if status not in ACK_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(ACK_STATUSES)}, not {status!r}")
         for start in range(0, len(message_ids), MAX_ACKS_PER_REQUEST):
             chunk = message_ids[start : start + MAX_ACKS_PER_REQUEST]
             body = [{"message_id": message_id, "status": status} for message_id in chunk]
