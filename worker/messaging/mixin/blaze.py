@@ -139,7 +139,7 @@ class BlazeClient:
                     delay = self._delay(attempt)
                     attempt += 1
                     log.warning("blaze connect failed (%s); retrying in %.1f s", exc, delay)
-                    stop.wait(delay)
+                    self._back_off(stop, delay)
                     continue
                 connected_at = time.monotonic()
                 self._dispatch(connection, stop)
@@ -153,7 +153,7 @@ class BlazeClient:
                 delay = self._delay(attempt)
                 attempt += 1
                 log.warning("blaze connection lost (%s); reconnecting in %.1f s", reason, delay)
-                stop.wait(delay)
+                self._back_off(stop, delay)
         finally:
             self._drop_connection()
 
@@ -256,6 +256,13 @@ class BlazeClient:
             connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+    def _back_off(self, stop: threading.Event, delay: float) -> None:
+        """Sleep ``delay`` unless stopped, or until another thread's call reconnected us."""
+        deadline = time.monotonic() + delay
+        while not stop.wait(min(0.1, max(deadline - time.monotonic(), 0.0))):
+            if self.connected or time.monotonic() >= deadline:
+                return
 
     def _delay(self, attempt: int) -> float:
         return reconnect_delay(attempt, base=self._backoff_base, cap=self._backoff_cap)

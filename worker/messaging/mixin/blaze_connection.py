@@ -121,10 +121,6 @@ class BlazeConnection:
         """Why the connection ended (``Unauthorized`` for a 401 ERROR frame), once it has."""
         return self._end_reason
 
-    def wait_ended(self, timeout: float) -> bool:
-        """Block until the connection ended or ``timeout`` passed; True if it ended."""
-        return self._ended.wait(timeout)
-
     def request(self, action: str, params: Mapping[str, Any] | None, timeout: float) -> ServerFrame:
         """Send one request and wait for its reply; raises the classified error of an error reply."""
         envelope = request_envelope(action, params)
