@@ -1,0 +1,21 @@
+# One image for every blazecast process (worker, beat, listener, flower, simulator, migrate).
+FROM python:3.12-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    BLAZECAST_HOME=/var/lib/blazecast
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY models ./models
+COPY migrations ./migrations
+COPY simulator ./simulator
+COPY worker ./worker
+RUN pip install . \
+    && useradd --system --create-home --home-dir /var/lib/blazecast blazecast \
+    && mkdir -p /shared && chown blazecast /shared
+USER blazecast
+
+ENTRYPOINT ["blazecast"]
+CMD ["--help"]
