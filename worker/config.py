@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=8, ge=1)
     retry_base_seconds: float = Field(default=1.0, gt=0)
     retry_max_seconds: float = Field(default=60.0, gt=0)
-    lease_seconds: int = Field(default=60, ge=5)
+    lease_seconds: int = Field(default=60, ge=2)
+    # A queued batch whose Celery message may be lost (Redis restarted) is published again after this.
+    requeue_after_seconds: float = Field(default=60.0, gt=0)
     queue_high_water: int = Field(default=200, ge=1)
     error_threshold: float = Field(default=0.2, gt=0, le=1)
     error_threshold_min_batches: int = Field(default=20, ge=1)

@@ -110,7 +110,8 @@ def reap(self: BlazecastTask) -> None:
     # An empty send queue with batches marked queued means their messages are gone (Redis lost
     # them): republish at once. Otherwise give queued messages a minute before assuming so.
     queue_empty = runtime.redis.llen(SEND_QUEUE) == 0
-    older_than = timedelta(seconds=5 if queue_empty else 60)
+    wait = runtime.settings.requeue_after_seconds
+    older_than = timedelta(seconds=min(5, wait) if queue_empty else wait)
     with runtime.db.session() as session:
         batch_ids = reaper.expired_leases(session)
         batch_ids += reaper.lost_messages(session, older_than=older_than)
