@@ -1,0 +1,84 @@
+"""The results every bench writes: its figures plus the machine and its load, as JSON.
+
+The machine is shared (2 cores, other engineers' tests), so every result records the CPU count and
+``os.getloadavg()`` before and after the run; a figure measured under load says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, and how busy it was at that moment."""
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=RESULTS.parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Run:
+    """One bench run: note the machine at the start, then ``save`` the figures at the end."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.command = " ".join(["python", "-m", f"bench.{name}", *sys.argv[1:]])
+        self.machine_before = machine()
+        self.started = time.monotonic()
+
+    def save(self, figures: dict[str, Any], summary: str) -> Path:
+        """Write ``bench/results/<name>.json`` and print the one-line summary."""
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        document = {
+            "bench": self.name,
+            "command": self.command,
+            "summary": summary,
+            "figures": figures,
+            "machine_before": self.machine_before,
+            "machine_after": machine(),
+            "wall_seconds": round(time.monotonic() - self.started, 1),
+            "commit": _commit(),
+            "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        path = RESULTS / f"{self.name}.json"
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {path.relative_to(RESULTS.parents[1])}")
+        print(summary)
+        return path
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (``share`` in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    rank = min(len(ordered), max(1, math.ceil(share * len(ordered))))
+    return ordered[rank - 1]
+
+
+def mib(value: int) -> float:
+    return round(value / 2**20, 1)
