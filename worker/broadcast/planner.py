@@ -26,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from models import (
     Announcement,
@@ -51,7 +51,9 @@ class PageResult:
     finished: bool
 
 
-def message_id_sql(announcement_id: uuid.UUID, user_id: ColumnElement[uuid.UUID]) -> ColumnElement:
+def message_id_sql(
+    announcement_id: uuid.UUID, user_id: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
+) -> ColumnElement[uuid.UUID]:
     """UniqueObjectId(announcement, user) in SQL: MD5 of the two lowercase UUID strings, version 3
     nibble and RFC 4122 variant bits set (mixin-protocol.md §4.5)."""
     digest = func.md5(literal(str(announcement_id)) + cast(user_id, String))

@@ -126,7 +126,7 @@ def halt_bot(session: Session, bot_id: uuid.UUID, reason: str) -> None:
         session.add(Bot(id=bot_id, halted_reason=reason, halted_at=func.now()))
     else:
         bot.halted_reason = reason
-        bot.halted_at = func.now()  # type: ignore[assignment]
+        bot.halted_at = func.now()
     session.execute(
         update(Announcement)
         .where(Announcement.status == AnnouncementStatus.SENDING)

@@ -7,6 +7,7 @@ on stderr with exit code 1 or 2; only real bugs show a traceback.
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
 import click
 
@@ -43,7 +44,7 @@ def _register() -> None:
                 cli.add_command(command)
 
 
-def _optional(name: str):  # type: ignore[no-untyped-def]
+def _optional(name: str) -> ModuleType | None:
     import importlib
 
     try:

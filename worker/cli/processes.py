@@ -7,12 +7,13 @@ same command works on a laptop (embedded engines) and in docker compose (URLs fr
 from __future__ import annotations
 
 import click
+from celery import Celery
 
 from worker.config import ConfigError, get_settings
 from worker.queues import ALL_QUEUES
 
 
-def _app():  # type: ignore[no-untyped-def]
+def _app() -> Celery:
     from worker.celery_app import create_app
 
     return create_app()
