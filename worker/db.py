@@ -45,9 +45,11 @@ def _resolve(database_url: str | None, redis_url: str | None, home: str) -> Urls
 
 def sqlalchemy_url(url: str) -> str:
     """psycopg2 is the driver; accept plain postgresql:// URLs."""
-    return url.replace("postgresql://", "postgresql+psycopg2://", 1) if url.startswith(
-        "postgresql://"
-    ) else url
+    return (
+        url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
