@@ -136,7 +136,9 @@ class Simulator:
         core = SimulatorCore(self.config, self.identities, self.population)
         self._core = core
         urls: dict[str, str] = {}
-        app = web.Application()
+        # Read bodies well past the batch limit, so that an oversized batch gets its documented
+        # 10002 rather than aiohttp's own 413.
+        app = web.Application(client_max_size=max(32 * 1024 * 1024, 4 * self.config.max_body_bytes))
         app[CORE_KEY] = core
         app[URLS_KEY] = urls
         app.router.add_get("/", handle_blaze)

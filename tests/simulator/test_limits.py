@@ -42,6 +42,9 @@ def test_body_over_128_kb_is_refused(connect: Callable[..., BlazeSocket], api: H
     assert error["extra"]["bytes"] > 128 * 1024
     reply = connect().call("CREATE_PLAIN_MESSAGES", {"messages": batch})
     assert reply["error"]["extra"]["field"] == "body"
+    # Far past the limit (and past aiohttp's default 1 MB body cap) the answer is still 10002.
+    huge = api.request("POST", "/messages", _batch(sim, 100, "y" * 15_000)).json()["error"]
+    assert huge["code"] == 10002 and huge["extra"]["bytes"] > 1024 * 1024
     # The same messages in two halves fit.
     assert api.request("POST", "/messages", batch[:35]).json() == {}
     stats = sim.stats()
