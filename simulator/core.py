@@ -169,7 +169,10 @@ class SimulatorCore:
             )
             self.inbox.add(message)
             self.stats.user_messages_created += 1
-            if self.hub.push(bot_id, message.push_frame("CREATE_MESSAGE")) == "sent":
+            # Without a listener the message simply waits in the inbox for the next
+            # LIST_PENDING_MESSAGES; it must not also sit in the hub's offline queue.
+            if self.hub.has_listener(bot_id):
+                self.hub.push(bot_id, message.push_frame("CREATE_MESSAGE"))
                 self.stats.user_messages_pushed += 1
             created.append({"message_id": message.message_id, "conversation_id": conversation_id, "text": body})
         return created

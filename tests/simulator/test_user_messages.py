@@ -102,3 +102,13 @@ def test_user_says_rejects_a_bad_user_id(sim: Simulator) -> None:
         sim.user_says("NOT-A-UUID", "hi")
     response = requests.post(f"{sim.http_url}/_sim/users/NOPE/messages", json={"text": "x"}, timeout=5)
     assert response.status_code == 400
+
+
+def test_queued_receipts_do_not_duplicate_user_messages(make_sim: Callable[..., Simulator]) -> None:
+    sim = make_sim(queue_receipts_offline=True)
+    sim.user_says(sim.user_ids[0], "while you were away")
+    with BlazeSocket(sim.blaze_url, read_keystore(sim)) as socket:
+        socket.call("LIST_PENDING_MESSAGES")
+        assert socket.pushes(PUSH, 1)[0]["data"]["source"] == "LIST_PENDING_MESSAGES"
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            socket.receive(timeout=0.3)
