@@ -122,7 +122,7 @@ def running_stack(
     send_workers: int = 1,
     concurrency: int = 2,
     env: Mapping[str, str] | None = None,
-    behaviour: dict[str, float] | None = None,
+    behaviour: dict[str, float | bool] | None = None,
     faults: dict[str, Any] | None = None,
     queue_receipts: bool = False,
     seed: int = 1,
