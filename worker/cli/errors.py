@@ -5,11 +5,15 @@ from __future__ import annotations
 from models import IllegalTransition
 from worker.broadcast.service import InvalidAnnouncement
 from worker.broadcast.state import AnnouncementNotFound
+from worker.cli.context import DatabaseUnavailable
 from worker.config import ConfigError
 from worker.embedded import EngineError
 from worker.messaging.errors import Unauthorized
 from worker.messaging.mixin.keystore import KeystoreError
 from worker.messaging.mixin.payloads import PayloadError
+from worker.progress import AmbiguousId
+from worker.recipient_files import ImportAborted
+from worker.recipients import InvalidUserId, UnknownRecipients
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -21,6 +25,11 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     IllegalTransition,
     Unauthorized,
     FileNotFoundError,
+    DatabaseUnavailable,
+    AmbiguousId,
+    ImportAborted,
+    InvalidUserId,
+    UnknownRecipients,
 )
 
 

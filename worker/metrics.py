@@ -1,0 +1,278 @@
+"""Prometheus metrics beyond Flower's: announcement progress, the quota bucket, 429s, retries,
+receipt lag and queue depth (Flower's own /metrics has no queue depth).
+
+Postgres and Redis are the truth, so the exporter reads them on every scrape instead of keeping
+counters of its own: it can run anywhere (``blazecast metrics serve``), any number of times, and
+a restart loses nothing. The one thing neither holds is how often the provider answered with an
+error; sending workers count that at the transport boundary (``CountingTransport``) into a Redis
+hash, which the exporter reads.
+
+| metric | type | meaning |
+| --- | --- | --- |
+| ``blazecast_announcement_messages{announcement,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped of open (and lately finished) announcements |
+| ``blazecast_announcements{status}`` | gauge | announcements per status |
+| ``blazecast_batches{state}`` | gauge | open batches: pending, queued, leased, retry |
+| ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first |
+| ``blazecast_provider_errors_total{kind}`` | counter | provider errors seen by sending workers (rate_limited = 429) |
+| ``blazecast_rate_limited_total`` | counter | 429 answers |
+| ``blazecast_quota_tokens`` | gauge | tokens in the bot's quota bucket now |
+| ``blazecast_quota_rate_per_second`` / ``_rate_factor`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
+| ``blazecast_quota_wait_seconds`` | gauge | how long a full batch would wait for tokens now |
+| ``blazecast_queue_depth{queue}`` | gauge | messages waiting in each Celery queue (all priorities) |
+| ``blazecast_receipt_lag_seconds{quantile}`` | gauge | sent → DELIVERED, over the latest finished batches |
+| ``blazecast_bot_halted`` | gauge | 1 while a 401 halts sending |
+| ``blazecast_exporter_source_up{source}`` | gauge | whether Postgres / Redis answered this scrape |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+
+import redis
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from models import OPEN_BATCH_STATES, Announcement, AnnouncementStatus, Batch, Bot
+from worker.db import Database
+from worker.messaging import errors
+from worker.messaging.transport import OutgoingMessage, Transport
+from worker.queues import ALL_QUEUES
+from worker.ratelimit import BucketSpec, TokenBuckets
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+COUNTERS_KEY = "blazecast:metrics:provider_errors"
+# kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in sibling lists.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+RECENT_BATCHES = 20
+FINISHED_SHOWN = timedelta(hours=1)  # finished announcements stay on the dashboards this long
+_ERROR_KINDS: tuple[tuple[type[errors.MessagingError], str], ...] = (
+    (errors.RateLimited, "rate_limited"),
+    (errors.RequestTimeout, "timeout"),
+    (errors.ConnectionLost, "connection_lost"),
+    (errors.ServerError, "server_error"),
+    (errors.Unauthorized, "unauthorized"),
+    (errors.Forbidden, "forbidden"),
+    (errors.InvalidData, "invalid_data"),
+    (errors.PermanentError, "other_permanent"),
+    (errors.TransientError, "other_transient"),
+)
+
+RECEIPT_LAG = text(
+    """
+    WITH recent AS (
+        SELECT id FROM batches WHERE state = 'done' ORDER BY id DESC LIMIT :batches
+    )
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY lag),
+           count(*)
+    FROM (
+        SELECT greatest(extract(epoch FROM d.delivered_at - d.sent_at), 0) AS lag
+        FROM deliveries d JOIN recent r ON d.batch_id = r.id
+        WHERE d.sent_at IS NOT NULL AND d.delivered_at IS NOT NULL
+    ) lags
+    """
+)
+
+
+def error_kind(error: errors.MessagingError) -> str:
+    return next(
+        kind
+        for cls, kind in _ERROR_KINDS + ((errors.MessagingError, "other"),)
+        if isinstance(error, cls)
+    )
+
+
+class CountingTransport:
+    """A Transport that counts the provider's errors by kind in Redis, then re-raises them.
+
+    Counting never gets in the way of sending: if Redis cannot be reached, the count is lost.
+    """
+
+    def __init__(self, inner: Transport, client: redis.Redis) -> None:
+        self.inner = inner
+        self.client = client
+        self.name = inner.name
+
+    def send_messages(self, messages: Sequence[OutgoingMessage]) -> None:
+        try:
+            self.inner.send_messages(messages)
+        except errors.MessagingError as error:
+            with contextlib.suppress(redis.RedisError):
+                self.client.hincrby(COUNTERS_KEY, error_kind(error), 1)
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def count_provider_errors(runtime: Runtime) -> None:
+    """Wrap a worker's transport in ``CountingTransport`` before its sender is built.
+
+    Called from the ``task_prerun`` signal of sending workers (``blazecast worker``); once a
+    sender exists it keeps the transport it was built with, so this only acts before.
+    """
+    built = runtime.__dict__
+    if "sender" in built or isinstance(built.get("transport"), CountingTransport):
+        return
+    runtime.transport = CountingTransport(runtime.transport, runtime.redis)
+
+
+class BlazecastCollector(Collector):
+    """Reads Postgres and Redis on every scrape; a source that fails is reported as down."""
+
+    def __init__(self, db: Database, client: redis.Redis, quota: BucketSpec | None, batch: int):
+        self.db = db
+        self.redis = client
+        self.buckets = TokenBuckets(client)
+        self.quota = quota
+        self.batch = batch
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "blazecast_exporter_source_up", "Whether the source answered", labels=["source"]
+        )
+        try:
+            yield from self._from_postgres()
+            up.add_metric(["postgres"], 1)
+        except DBAPIError as error:
+            log.warning("metrics: Postgres did not answer: %s", str(error).splitlines()[0])
+            up.add_metric(["postgres"], 0)
+        try:
+            yield from self._from_redis()
+            up.add_metric(["redis"], 1)
+        except redis.RedisError as error:
+            log.warning("metrics: Redis did not answer: %s", error)
+            up.add_metric(["redis"], 0)
+        yield up
+
+    def _from_postgres(self) -> Iterator[Metric]:
+        with self.db.session() as session:
+            shown = (
+                session.execute(
+                    select(Announcement).where(
+                        Announcement.is_test.is_(False),
+                        Announcement.status.in_(
+                            (
+                                AnnouncementStatus.SCHEDULED,
+                                AnnouncementStatus.SENDING,
+                                AnnouncementStatus.PAUSED,
+                            )
+                        )
+                        | (Announcement.completed_at > func.now() - FINISHED_SHOWN),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            by_status = dict(
+                session.execute(
+                    select(Announcement.status, func.count()).group_by(Announcement.status)
+                ).all()
+            )
+            batches = dict(
+                session.execute(
+                    select(Batch.state, func.count())
+                    .where(Batch.state.in_(OPEN_BATCH_STATES))
+                    .group_by(Batch.state)
+                ).all()
+            )
+            retries = session.execute(
+                select(func.coalesce(func.sum(func.greatest(Batch.attempts - 1, 0)), 0))
+            ).scalar_one()
+            p50, p95, lag_sample = session.execute(RECEIPT_LAG, {"batches": RECENT_BATCHES}).one()
+            halted = session.execute(
+                select(func.count()).select_from(Bot).where(Bot.halted_reason.is_not(None))
+            ).scalar_one()
+
+        messages = GaugeMetricFamily(
+            "blazecast_announcement_messages",
+            "Messages of an announcement by outcome",
+            labels=["announcement", "title", "status", "outcome"],
+        )
+        for a in shown:
+            for outcome in ("total", "sent", "delivered", "read", "failed", "skipped"):
+                labels = [str(a.id), a.title[:60], a.status.value, outcome]
+                messages.add_metric(labels, getattr(a, outcome))
+        yield messages
+        statuses = GaugeMetricFamily(
+            "blazecast_announcements", "Announcements by status", labels=["status"]
+        )
+        for status in AnnouncementStatus:
+            statuses.add_metric([status.value], by_status.get(status, 0))
+        yield statuses
+        open_batches = GaugeMetricFamily("blazecast_batches", "Open batches", labels=["state"])
+        for state in OPEN_BATCH_STATES:
+            open_batches.add_metric([state.value], batches.get(state, 0))
+        yield open_batches
+        yield CounterMetricFamily(
+            "blazecast_batch_retries", "Send attempts beyond each batch's first", value=retries
+        )
+        lag = GaugeMetricFamily(
+            "blazecast_receipt_lag_seconds",
+            f"Sent to DELIVERED, over the latest {RECENT_BATCHES} finished batches",
+            labels=["quantile"],
+        )
+        if lag_sample:
+            lag.add_metric(["0.5"], float(p50))
+            lag.add_metric(["0.95"], float(p95))
+        yield lag
+        yield GaugeMetricFamily("blazecast_bot_halted", "1 while a 401 halts sending", value=halted)
+
+    def _from_redis(self) -> Iterator[Metric]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for queue in ALL_QUEUES:
+                for suffix in _PRIORITY_SUFFIXES:
+                    pipe.llen(queue + suffix)
+            lengths = pipe.execute()
+        depth = GaugeMetricFamily(
+            "blazecast_queue_depth", "Messages waiting in a Celery queue", labels=["queue"]
+        )
+        per_queue = len(_PRIORITY_SUFFIXES)
+        for index, queue in enumerate(ALL_QUEUES):
+            depth.add_metric([queue], sum(lengths[index * per_queue : (index + 1) * per_queue]))
+        yield depth
+
+        counted: dict[bytes, bytes] = self.redis.hgetall(COUNTERS_KEY)  # type: ignore[assignment]
+        provider = CounterMetricFamily(
+            "blazecast_provider_errors", "Provider errors seen by sending workers", labels=["kind"]
+        )
+        for kind, n in sorted(counted.items()):
+            provider.add_metric([kind.decode()], int(n))
+        yield provider
+        yield CounterMetricFamily(
+            "blazecast_rate_limited",
+            "429 answers from the provider",
+            value=int(counted.get(b"rate_limited", 0)),
+        )
+
+        if self.quota is not None:
+            tokens, rate = self.buckets.level(self.quota)
+            wait = self.buckets.wait_seconds([self.quota], min(self.batch, self.quota.burst))
+            yield GaugeMetricFamily(
+                "blazecast_quota_tokens", "Tokens in the quota bucket", value=tokens
+            )
+            yield GaugeMetricFamily(
+                "blazecast_quota_rate_per_second", "Quota refill rate now", value=rate
+            )
+            yield GaugeMetricFamily(
+                "blazecast_quota_rate_factor",
+                "Share of the nominal rate in force (below 1 after a 429)",
+                value=rate / self.quota.rate_per_second,
+            )
+            yield GaugeMetricFamily(
+                "blazecast_quota_wait_seconds", "Wait for a full batch's tokens now", value=wait
+            )
+
+
+def registry_for(collector: BlazecastCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry

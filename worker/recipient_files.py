@@ -1,0 +1,259 @@
+"""Reading recipient files: CSV or JSON lines, one user per row, with per-row errors.
+
+A file names each user by ``user_id`` (a Mixin user UUID) and may give ``tags`` and a
+``time_zone``. A row that cannot be used becomes a :class:`RowError` with its line number and the
+reason; the reader carries on, so that one import reports every bad row at once. Problems with
+the file as a whole (not UTF-8, no ``user_id`` column) raise :class:`ImportAborted`.
+
+CSV: a header naming the columns (``user_id``, ``tags``, ``time_zone``; ``timezone`` and ``tz``
+are accepted too; other columns are ignored and reported), or no header and the columns in that
+order. Tags are separated by ``;``, ``,`` or ``|``. JSON lines: one object per line,
+``{"user_id": "…", "tags": ["vip"], "time_zone": "Asia/Tokyo"}``; ``tags`` may also be a string.
+A field that is absent leaves what is stored unchanged; an empty ``tags`` clears the tags.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MAX_TAG_CHARS = 64  # recipients.tags is varchar(64)[]
+_TAG_SEPARATORS = re.compile(r"[;,|]")
+_COLUMN_ALIASES = {
+    "user_id": "user_id",
+    "userid": "user_id",
+    "tags": "tags",
+    "time_zone": "time_zone",
+    "timezone": "time_zone",
+    "tz": "time_zone",
+}
+_POSITIONAL = ("user_id", "tags", "time_zone")
+
+
+class ImportAborted(Exception):
+    """The import stopped as a whole and stored nothing; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    """One usable row. ``tags`` / ``time_zone`` are None when the row does not give them."""
+
+    line: int
+    user_id: uuid.UUID
+    tags: tuple[str, ...] | None = None
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that was rejected, and why (the reason names the field)."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+class RowProblem(ValueError):
+    """A field of one row is invalid (raised inside parsing, turned into a RowError)."""
+
+
+@dataclass
+class RecipientFile:
+    """An open recipient file: iterate it for rows; ``bytes_read`` follows the progress."""
+
+    path: Path
+    size: int
+    bytes_read: int = 0
+    ignored_columns: set[str] = field(default_factory=set)
+
+    def rows(self) -> Iterator[RecipientRow | RowError]:
+        with open(self.path, "rb") as handle:
+            lines = self._decoded(handle)
+            if _is_json_lines(self.path, self._peek(self.path)):
+                yield from self._json_rows(lines)
+            else:
+                yield from self._csv_rows(lines)
+
+    # --- formats --------------------------------------------------------------------------
+
+    def _decoded(self, handle: IO[bytes]) -> Iterator[str]:
+        for number, raw in enumerate(handle, start=1):
+            self.bytes_read += len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ImportAborted(
+                    f"{self.path}: line {number} is not UTF-8 text; save the file as UTF-8"
+                ) from None
+            yield text.removeprefix("\ufeff") if number == 1 else text
+
+    @staticmethod
+    def _peek(path: Path) -> str:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                text = raw.decode("utf-8", errors="replace").strip().removeprefix("\ufeff")
+                if text:
+                    return text
+        return ""
+
+    def _json_rows(self, lines: Iterable[str]) -> Iterator[RecipientRow | RowError]:
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                yield RowError(number, f"invalid JSON ({error.msg}, column {error.colno})")
+                continue
+            if not isinstance(value, dict):
+                yield RowError(number, "must be a JSON object with a user_id")
+                continue
+            self.ignored_columns.update(k for k in value if _COLUMN_ALIASES.get(k) is None)
+            fields = {_COLUMN_ALIASES[k]: v for k, v in value.items() if k in _COLUMN_ALIASES}
+            yield _row(number, fields)
+
+    def _csv_rows(self, lines: Iterable[str]) -> Iterator[RecipientRow | RowError]:
+        reader = csv.reader(lines)
+        columns: tuple[str | None, ...] | None = None
+        for cells in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if columns is None:
+                columns = self._columns(cells)
+                if "user_id" in columns:
+                    continue  # it was the header
+            fields: dict[str, Any] = {}
+            for name, cell in zip(columns, cells, strict=False):
+                if name is not None:
+                    fields[name] = cell
+            if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
+                yield RowError(number, f"has {len(cells)} columns, the header {len(columns)}")
+                continue
+            yield _row(number, fields)
+
+    def _columns(self, first: list[str]) -> tuple[str | None, ...]:
+        names = [cell.strip().lower() for cell in first]
+        if "user_id" in (_COLUMN_ALIASES.get(n) for n in names):
+            self.ignored_columns.update(n for n in names if n not in _COLUMN_ALIASES)
+            return tuple(_COLUMN_ALIASES.get(n) for n in names)
+        try:
+            uuid.UUID(first[0].strip())
+        except ValueError:
+            raise ImportAborted(
+                f"{self.path}: the first row is neither a header with a user_id column "
+                f"nor a row starting with a user id (got {first[0]!r})"
+            ) from None
+        return _POSITIONAL[: max(len(first), 1)]
+
+
+def open_recipient_file(path: Path) -> RecipientFile:
+    """A recipient file ready to read; raises FileNotFoundError if it does not exist."""
+    return RecipientFile(path, path.stat().st_size)
+
+
+def _is_json_lines(path: Path, first_line: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return True
+    if suffix in (".csv", ".txt"):
+        return False
+    return first_line.startswith("{")
+
+
+# --- fields ---------------------------------------------------------------------------------
+
+
+def _row(line: int, fields: dict[str, Any]) -> RecipientRow | RowError:
+    try:
+        return RecipientRow(
+            line,
+            parse_user_id(fields.get("user_id")),
+            _tags(fields["tags"]) if "tags" in fields else None,
+            _time_zone(fields.get("time_zone")),
+        )
+    except RowProblem as problem:
+        return RowError(line, str(problem))
+
+
+def parse_user_id(value: Any) -> uuid.UUID:
+    """A Mixin user id in the 8-4-4-4-12 form (any case); RowProblem naming the field otherwise."""
+    text = value.strip() if isinstance(value, str) else value
+    if text in (None, ""):
+        raise RowProblem("user_id: missing")
+    if not isinstance(text, str) or len(text) != 36:
+        raise RowProblem(f"user_id: {value!r} is not a UUID")
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise RowProblem(f"user_id: {value!r} is not a UUID") from None
+
+
+def _tags(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items: list[Any] = _TAG_SEPARATORS.split(value)
+    elif isinstance(value, list):
+        items = value
+    else:
+        raise RowProblem("tags: must be a list of strings or text like 'vip;beta'")
+    tags: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise RowProblem(f"tags: {item!r} is not a string")
+        tag = item.strip()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_CHARS:
+            raise RowProblem(f"tags: {tag[:20]!r}… is longer than {MAX_TAG_CHARS} characters")
+        if not tag.isprintable():
+            raise RowProblem(f"tags: {tag!r} contains control characters")
+        if tag not in tags:
+            tags.append(tag)
+    return tuple(tags)
+
+
+def _time_zone(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise RowProblem(f"time_zone: {value!r} is not a time zone name")
+    name = value.strip()
+    if not valid_time_zone(name):
+        raise RowProblem(f"time_zone: unknown time zone {name!r} (use names like Europe/Paris)")
+    return name
+
+
+def read_user_id_list(path: Path) -> list[uuid.UUID]:
+    """User ids from a plain list, one per line (or the first column of a CSV); blank lines,
+    ``#`` comments and a ``user_id`` header are skipped. ``ImportAborted`` names a bad line."""
+    ids = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        value = line.split(",")[0].strip()
+        if not value or value.startswith("#") or value.lower() == "user_id":
+            continue
+        try:
+            ids.append(parse_user_id(value))
+        except RowProblem as problem:
+            raise ImportAborted(f"{path}: line {number}: {problem}") from None
+    if not ids:
+        raise ImportAborted(f"{path}: holds no user ids")
+    return ids
+
+
+def valid_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -1,0 +1,247 @@
+"""The audience: importing recipients in bulk, looking them up, unsubscribing them.
+
+``import_recipients`` stores rows with one set-based ``INSERT … ON CONFLICT`` per chunk, all in
+the caller's transaction: a fatal error (a database error, too many bad rows, Ctrl-C) rolls back
+everything, so nothing is ever half-imported. Re-importing is safe: known users keep their
+subscription status (a user who sent /stop stays unsubscribed) and only the fields a row gives
+(tags, time zone) change. The CLI (``blazecast users``) and the Python API call these functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import Session
+from sqlalchemy.types import Boolean, Text
+
+from models import Recipient, RecipientStatus
+from worker.messaging.mixin.ids import unique_conversation_id
+from worker.recipient_files import (
+    ImportAborted,
+    RecipientRow,
+    RowError,
+    RowProblem,
+    parse_user_id,
+)
+
+CHUNK_ROWS = 5_000
+DEFAULT_MAX_ERRORS = 100
+# Tags travel as one text per row joined by this character (Postgres cannot unnest ragged
+# arrays); tags are checked to be printable, so it never occurs inside one.
+_TAG_JOIN = "\x1f"
+
+UPSERT = text(
+    """
+    WITH input AS (
+        SELECT * FROM unnest(:user_ids, :conversation_ids, :tags, :has_tags, :zones)
+            AS i(user_id, conversation_id, tags, has_tags, time_zone)
+    ), inserted AS (
+        INSERT INTO recipients (user_id, conversation_id, tags, time_zone)
+        SELECT user_id, conversation_id,
+               CASE WHEN has_tags THEN string_to_array(tags, :sep)::varchar[]
+                    ELSE '{}'::varchar[] END,
+               time_zone
+        FROM input
+        ON CONFLICT (user_id) DO NOTHING
+        RETURNING id
+    ), updated AS (
+        -- Sees the table as it was before this statement: rows inserted above are not here.
+        UPDATE recipients r
+        SET tags = CASE WHEN i.has_tags THEN string_to_array(i.tags, :sep)::varchar[]
+                        ELSE r.tags END,
+            time_zone = coalesce(i.time_zone, r.time_zone),
+            conversation_id = coalesce(r.conversation_id, i.conversation_id),
+            updated_at = now()
+        FROM input i
+        WHERE r.user_id = i.user_id
+          AND ((i.has_tags AND r.tags IS DISTINCT FROM string_to_array(i.tags, :sep)::varchar[])
+               OR (i.time_zone IS NOT NULL AND r.time_zone IS DISTINCT FROM i.time_zone)
+               OR (r.conversation_id IS NULL AND i.conversation_id IS NOT NULL))
+        RETURNING r.id
+    )
+    SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated
+    """
+).bindparams(
+    bindparam("user_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("conversation_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("tags", type_=ARRAY(Text)),
+    bindparam("has_tags", type_=ARRAY(Boolean)),
+    bindparam("zones", type_=ARRAY(Text)),
+)
+
+
+class InvalidUserId(ValueError):
+    """A user id given by the operator is not a UUID."""
+
+
+class UnknownRecipients(LookupError):
+    """User ids that are not recipients; the message lists a few of them."""
+
+    def __init__(self, user_ids: Sequence[str]) -> None:
+        shown = ", ".join(user_ids[:5]) + (" …" if len(user_ids) > 5 else "")
+        super().__init__(f"{len(user_ids)} user id(s) are not recipients: {shown}")
+        self.user_ids = list(user_ids)
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``unchanged`` rows named users already stored exactly so."""
+
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> int:
+        return self.rows - self.duplicates - self.inserted - self.updated
+
+
+def import_recipients(
+    session: Session,
+    rows: Iterable[RecipientRow | RowError],
+    *,
+    bot_id: str | None = None,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+    strict: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    on_chunk: Callable[[ImportReport], None] | None = None,
+) -> ImportReport:
+    """Store ``rows`` in the caller's transaction; bad rows are reported, not stored.
+
+    Raises ``ImportAborted`` (and the caller must roll back) when more than ``max_errors`` rows
+    are bad, or on the first bad row when ``strict``. With ``bot_id`` each new recipient also
+    gets its conversation id with the bot. A user named twice takes the later row's values.
+    """
+    report = ImportReport()
+    chunk: dict[uuid.UUID, RecipientRow] = {}
+    for row in rows:
+        if isinstance(row, RowError):
+            report.errors.append(row)
+            if strict or len(report.errors) > max_errors:
+                raise ImportAborted(_abort_message(report, max_errors, strict))
+            continue
+        report.rows += 1
+        if row.user_id in chunk:
+            report.duplicates += 1
+        chunk[row.user_id] = row
+        if len(chunk) >= chunk_rows:
+            _store(session, list(chunk.values()), bot_id, report)
+            chunk.clear()
+            if on_chunk is not None:
+                on_chunk(report)
+    if chunk:
+        _store(session, list(chunk.values()), bot_id, report)
+    if on_chunk is not None:
+        on_chunk(report)
+    return report
+
+
+def _abort_message(report: ImportReport, max_errors: int, strict: bool) -> str:
+    first = report.errors[0]
+    if strict:
+        return f"{first}; nothing was imported (strict mode stops at the first bad row)"
+    return (
+        f"more than {max_errors} bad rows (first: {first}); nothing was imported. "
+        "Fix the file, or raise --max-errors"
+    )
+
+
+def _store(
+    session: Session, rows: list[RecipientRow], bot_id: str | None, report: ImportReport
+) -> None:
+    result = session.execute(
+        UPSERT,
+        {
+            "user_ids": [r.user_id for r in rows],
+            "conversation_ids": [
+                uuid.UUID(unique_conversation_id(bot_id, str(r.user_id))) if bot_id else None
+                for r in rows
+            ],
+            "tags": [_TAG_JOIN.join(r.tags) if r.tags is not None else None for r in rows],
+            "has_tags": [r.tags is not None for r in rows],
+            "zones": [r.time_zone for r in rows],
+            "sep": _TAG_JOIN,
+        },
+    ).one()
+    report.inserted += int(result.inserted)
+    report.updated += int(result.updated)
+
+
+# --- looking up and changing recipients ---------------------------------------------------
+
+
+def count_by_status(session: Session) -> dict[RecipientStatus, int]:
+    rows = session.execute(select(Recipient.status, func.count()).group_by(Recipient.status))
+    counts = {status: 0 for status in RecipientStatus}
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+def list_recipients(
+    session: Session,
+    *,
+    status: RecipientStatus | None = None,
+    tag: str | None = None,
+    limit: int = 50,
+    after_id: int = 0,
+) -> tuple[list[Recipient], int]:
+    """A page of recipients in import order, and how many match in all."""
+    conditions = [Recipient.id > after_id]
+    if status is not None:
+        conditions.append(Recipient.status == status)
+    if tag is not None:
+        conditions.append(Recipient.tags.contains([tag]))
+    page = session.execute(
+        select(Recipient).where(*conditions).order_by(Recipient.id).limit(limit)
+    ).scalars()
+    total = session.execute(
+        select(func.count()).select_from(Recipient).where(*conditions[1:])
+    ).scalar_one()
+    return list(page), int(total)
+
+
+def get_recipient(session: Session, user_id: str | uuid.UUID) -> Recipient:
+    key = user_id if isinstance(user_id, uuid.UUID) else _uuid(user_id)
+    found = session.execute(select(Recipient).where(Recipient.user_id == key)).scalar_one_or_none()
+    if found is None:
+        raise UnknownRecipients([str(user_id)])
+    return found
+
+
+def set_status(
+    session: Session,
+    user_ids: Sequence[str | uuid.UUID],
+    status: RecipientStatus,
+    reason: str | None,
+) -> int:
+    """Set the status of these users, all or none: ``UnknownRecipients`` if any is not stored.
+
+    Returns how many actually changed (users already in ``status`` are left as they are).
+    """
+    wanted = {u if isinstance(u, uuid.UUID) else _uuid(u) for u in user_ids}
+    known = set(
+        session.execute(select(Recipient.user_id).where(Recipient.user_id.in_(wanted))).scalars()
+    )
+    missing = sorted(str(u) for u in wanted - known)
+    if missing:
+        raise UnknownRecipients(missing)
+    changed = session.execute(
+        update(Recipient)
+        .where(Recipient.user_id.in_(wanted), Recipient.status != status)
+        .values(status=status, status_reason=reason)
+        .returning(Recipient.id)
+    ).all()
+    return len(changed)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return parse_user_id(value)
+    except RowProblem as problem:
+        raise InvalidUserId(str(problem)) from None
