@@ -8,17 +8,23 @@ template in the key order of the TRACE2019 capture (§3.5) instead of through `j
 from __future__ import annotations
 
 import json
+import random
+import struct
 import time
-import uuid
 import zlib
 from typing import Any
 
 from simulator.errors import ApiError
 
 GZIP_MAGIC = b"\x1f\x8b"
-# gzip container (wbits 16 + 15); level 1 because frames are small and speed matters more.
+# gzip container (wbits 16 + 15), for decoding and for frames too large for one stored block.
 _GZIP_WBITS = 31
 _GZIP_LEVEL = 1
+# A gzip header (deflate, no flags, no mtime, unknown OS) followed by one final stored block.
+_STORED_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x01"
+_MAX_STORED_BLOCK = 0xFFFF
+# Push ids must be unique, not secret: a fast non-cryptographic generator will do.
+_push_ids = random.Random()
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 # Go's zero time, which receipts carry as created_at (§3.5).
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -28,10 +34,30 @@ class FrameError(ValueError):
     """A client frame that is not gzip of one JSON object."""
 
 
+def gzip_member(data: bytes) -> bytes:
+    """A gzip member holding `data`.
+
+    §2.1 leaves the compression level free and clients accept any valid member; frames up to
+    64 KB are sent as one *stored* (uncompressed) deflate block, which costs a CRC instead of a
+    deflate stream per frame: receipts are the hottest path and gain nothing from compression
+    over loopback.
+    """
+    size = len(data)
+    if size > _MAX_STORED_BLOCK:
+        return zlib.compress(data, _GZIP_LEVEL, _GZIP_WBITS)
+    return b"".join(
+        (
+            _STORED_HEADER,
+            struct.pack("<HH", size, size ^ 0xFFFF),
+            data,
+            struct.pack("<II", zlib.crc32(data), size),
+        )
+    )
+
+
 def encode_frame(envelope: dict[str, Any]) -> bytes:
     """gzip(JSON) of one envelope, compact separators."""
-    text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
-    return zlib.compress(text.encode(), _GZIP_LEVEL, _GZIP_WBITS)
+    return gzip_member(json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def decode_frame(payload: bytes, max_bytes: int) -> tuple[dict[str, Any], int]:
@@ -74,8 +100,10 @@ def rfc3339(ns: int) -> str:
 
 
 def new_id() -> str:
-    """A fresh server UUID, as every push carries (§3.4)."""
-    return str(uuid.uuid4())
+    """A fresh version-4 UUID, as every push carries (§3.4)."""
+    bits = _push_ids.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48)
+    digits = f"{bits | (0x4000 << 64) | (0x8000 << 48):032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def reply(request_id: str, action: str, data: Any = None) -> dict[str, Any]:
@@ -149,9 +177,9 @@ def receipt_frame(message_id: str, status: str, updated_ns: int) -> bytes:
     template needs no JSON escaping.
     """
     text = _RECEIPT_TEMPLATE.format(
-        push_id=uuid.uuid4(),
+        push_id=new_id(),
         message_id=message_id,
         status=status,
         updated_at=rfc3339(updated_ns),
     )
-    return zlib.compress(text.encode(), _GZIP_LEVEL, _GZIP_WBITS)
+    return gzip_member(text.encode())
