@@ -22,6 +22,11 @@ zero tokens, full rate. That is the only reconstruction that cannot break the wi
 the lost state may have been empty a moment ago; it costs one burst's refill time (0.12 s for the
 Mixin quota) when a bot starts sending.
 
+A Redis restored from an older snapshot (RDB, or AOF with ``everysec``) is the one case a
+conservative reload cannot see: the hash exists but predates the last grants. It can lend at most
+one extra burst once per restore (the refill clamps at the burst), which the jitter margin of the
+quota absorbs: ``rate·Δ`` is 825 tokens for the Mixin quota against a burst of 200.
+
 Numbers cross the Lua boundary as strings: Redis truncates Lua numbers to integers.
 """
 

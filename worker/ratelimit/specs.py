@@ -19,8 +19,10 @@ limit. For the Mixin quota (L = 100,000/min, W = 60 s, Δ = 0.5 s, b = 2 batches
 Why two batches and not one: a bucket whose burst equals the cost of a batch is full at the very
 instant the next batch becomes affordable, so every millisecond a worker is late to take it
 (sleep overshoot, a Redis round trip, a busy worker) wastes tokens that the clamp at ``b`` throws
-away. A second batch of headroom absorbs that lateness at a price of 0.1 % of the quota
-(``bench/bucket_window.py --burst-batches 1`` measures the difference). The burst is further kept
+away. A second batch of headroom absorbs that lateness at a price of 0.1 % of the quota. Measured
+with ``bench/bucket_window.py`` (4 processes, 70 s, production figures): 98.94 % of the quota
+sustained with two batches of burst, 97.69 % with one (``--burst-batches 1``), against 98.98 %
+and 99.07 % on paper. The burst is further kept
 to a tenth of the limit, so that small limits (a per-announcement cap, a test quota) never lose
 more than 10 % of their rate to it; such buckets may have a burst below a full batch, see
 ``max_cost`` in :mod:`worker.ratelimit.buckets` for what that means.
