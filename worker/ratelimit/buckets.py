@@ -123,12 +123,12 @@ class TokenBuckets:
         """
         deadline = time.monotonic() + timeout
         while True:
-            wait = self.try_take(specs, cost)
-            if wait == 0.0:
+            attempt = self.attempt(specs, cost)
+            if attempt.taken:
                 return True
-            if time.monotonic() + wait > deadline:
+            if time.monotonic() + attempt.wait_seconds > deadline:
                 return False
-            time.sleep(wait)
+            time.sleep(attempt.wait_seconds)
 
     def _run_take(self, specs: Sequence[BucketSpec], cost: int, mode: str) -> Attempt:
         if cost < 1:
