@@ -33,6 +33,8 @@ from worker.config import Settings
 from worker.ratelimit import cap_spec, quota_spec
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
+# What ``MessagingError.__str__`` appends about one request: the server's details and request id.
+_PER_RECIPIENT_DETAIL = r" (\(details: .*|\[request [^]]*\])$"
 
 
 class AmbiguousId(LookupError):
@@ -193,17 +195,22 @@ class Failure:
 
 
 def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Failure]:
-    """Failed and skipped deliveries grouped by their recorded reason, largest group first."""
+    """Failed and skipped deliveries grouped by reason, largest group first.
+
+    The recorded error names the recipient and the request (``(details: …)``, ``[request …]``);
+    those parts are left out so that recipients failed for the same reason form one group.
+    """
+    reason = func.regexp_replace(Delivery.last_error, _PER_RECIPIENT_DETAIL, "")
     rows = session.execute(
-        select(Delivery.state, Delivery.last_error, func.count())
+        select(Delivery.state, reason, func.count())
         .where(
             Delivery.announcement_id == announcement_id,
             Delivery.state.in_((DeliveryState.FAILED, DeliveryState.SKIPPED)),
         )
-        .group_by(Delivery.state, Delivery.last_error)
+        .group_by(Delivery.state, reason)
         .order_by(func.count().desc())
     )
-    return [Failure(state, reason or "(no reason recorded)", int(n)) for state, reason, n in rows]
+    return [Failure(state, text or "(no reason recorded)", int(n)) for state, text, n in rows]
 
 
 def batch_states(session: Session, announcement_id: uuid.UUID) -> dict[BatchState, int]:

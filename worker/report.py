@@ -138,7 +138,9 @@ def outcome_curves(session: Session, announcement_id: uuid.UUID) -> Curves:
     for series in counts.values():
         for i in range(1, bins):
             series[i] += series[i - 1]
-    return Curves(start, [(i + 1) * width for i in range(bins)], counts)
+    # Each point is the total at the end of its bin; the curves start from zero at the origin.
+    seconds = [0.0] + [(i + 1) * width for i in range(bins)]
+    return Curves(start, seconds, {name: [0, *series] for name, series in counts.items()})
 
 
 def draw_curves(curves: Curves, title: str, path: Path) -> None:

@@ -156,7 +156,10 @@ def status(announcement_id: str, watch: bool, interval: float, as_json: bool) ->
         return
     if not as_json:
         average = overall_rate(final)
-        render.console().print(
+        out = render.console()
+        if not out.is_terminal:
+            out.print()  # Live leaves its last frame without a newline outside a terminal
+        out.print(
             f"{final.status.value}: {render.count(final.sent)} sent, "
             f"{render.count(final.delivered)} delivered, {render.count(final.read)} read, "
             f"{render.count(final.failed)} failed"
@@ -175,7 +178,7 @@ def _watch(db: Database, key: uuid.UUID, interval: float, as_json: bool) -> Anno
                 info = progress.get_info(session, key)
             rate = meter.add(time.monotonic(), info.finished)
             if live is None:
-                render.echo_json({**info.to_json(), "rate": rate})
+                render.echo_json({**info.to_json(), "rate": rate}, one_line=True)
             else:
                 live.update(render.progress_view(info, rate, eta(info, rate)), refresh=True)
             if info.is_over:

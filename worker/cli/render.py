@@ -47,8 +47,10 @@ def console(*, stderr: bool = False) -> Console:
     )
 
 
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+def echo_json(data: Any, *, one_line: bool = False) -> None:
+    """JSON on stdout; ``one_line`` for JSON-lines output (one document per line)."""
+    indent = None if one_line else 2
+    click.echo(json.dumps(data, indent=indent, default=str, ensure_ascii=False))
 
 
 # --- small formats ------------------------------------------------------------------------

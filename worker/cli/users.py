@@ -173,7 +173,7 @@ def list_(status: str | None, tag: str | None, limit: int, after: int, as_json: 
         counts = recipients.count_by_status(session)
     if as_json:
         for r in rows:
-            render.echo_json(_recipient_json(r))
+            render.echo_json(_recipient_json(r), one_line=True)
         return
     out = render.console()
     out.print(render.recipients_table(rows))
