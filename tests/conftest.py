@@ -105,13 +105,18 @@ def db_session(database: Database) -> Iterator[Session]:
         connection.close()
 
 
-@pytest.fixture
-def clean_db(database: Database) -> Database:
-    """Committed data for tests that cross processes: every table emptied first."""
+def _truncate_all(database: Database) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with database.engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    return database
+
+
+@pytest.fixture
+def clean_db(database: Database) -> Iterator[Database]:
+    """Committed data for tests that cross processes: every table emptied before and after."""
+    _truncate_all(database)
+    yield database
+    _truncate_all(database)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,7 +83,12 @@ class Database:
 
 
 def make_redis(url: str) -> redis.Redis:
-    # Short timeouts: a bucket call that hangs would hold a batch lease; fail closed and retry instead.
+    # Short timeouts and few retries: a bucket call that hangs would hold a batch lease, so fail
+    # closed quickly and let the task's own retry (or the reaper) come back later.
     return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), retries=2),
     )

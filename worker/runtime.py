@@ -89,6 +89,7 @@ class Runtime:
                 retry=RetryPolicy(s.max_attempts, s.retry_base_seconds, s.retry_max_seconds),
                 worker_name=f"{socket.gethostname()}:{os.getpid()}",
                 lease_seconds=s.lease_seconds,
+                batch_size=s.batch_size,
                 error_threshold=s.error_threshold,
                 error_threshold_min=s.error_threshold_min_batches * s.batch_size,
             ),

@@ -43,7 +43,7 @@ from worker.messaging.mixin.batching import split_batches
 from worker.messaging.mixin.ids import message_id_for, unique_conversation_id
 from worker.messaging.mixin.payloads import build_payload, encode_data
 from worker.messaging.transport import OutgoingMessage, Transport
-from worker.ratelimit import BucketSpec, TokenBuckets, cap_spec
+from worker.ratelimit import BucketSpec, TokenBuckets, cap_spec, max_cost
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class SenderConfig:
     retry: RetryPolicy
     worker_name: str
     lease_seconds: int = 60
+    batch_size: int = 100
     max_token_wait: float = 10.0
     error_threshold: float = 0.2
     error_threshold_min: int = 200
@@ -106,7 +107,10 @@ class BatchSender:
         sent = failed = 0
         by_id = lease.by_message_id()
         try:
-            for chunk in split_batches(self._messages(lease)):
+            # A small per-announcement cap has a burst below one batch: send smaller requests so
+            # the cap holds to the message instead of borrowing against the next window.
+            largest = min(self.config.batch_size, max_cost(self._specs(lease.announcement)))
+            for chunk in split_batches(self._messages(lease), max_messages=largest):
                 s, f = self._deliver(lease, by_id, chunk)
                 sent, failed = sent + s, failed + f
         except _NeedsWait as wait:
@@ -208,12 +212,16 @@ class BatchSender:
                 session, lease.announcement.id, [pending.delivery_id], str(error)
             )
 
-    def _take_tokens(self, announcement: Announcement, cost: int) -> None:
+    def _specs(self, announcement: Announcement) -> list[BucketSpec]:
         specs = [self.config.quota]
         if announcement.rate_per_minute:
             specs.append(cap_spec(str(announcement.id), announcement.rate_per_minute))
+        return specs
+
+    def _take_tokens(self, announcement: Announcement, cost: int) -> None:
+        specs = self._specs(announcement)
         if not self.buckets.take(specs, cost, timeout=self.config.max_token_wait):
-            raise _NeedsWait(max(self.buckets.try_take(specs, cost), 0.1))
+            raise _NeedsWait(max(self.buckets.wait_seconds(specs, cost), 0.1))
 
     def _transient(
         self, lease: _Lease, error: TransientError, sent: int, failed: int
