@@ -24,6 +24,8 @@ def add_recipients(
 ) -> list[str]:
     """Insert recipients in one statement; return their user ids (as strings)."""
     ids = list(user_ids) if user_ids is not None else [str(uuid.uuid4()) for _ in range(count)]
+    if not ids:
+        return ids
     session.execute(
         insert(Recipient),
         [{"user_id": uuid.UUID(u), "status": status, "tags": list(tags)} for u in ids],

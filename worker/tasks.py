@@ -116,6 +116,7 @@ def reap(self: BlazecastTask) -> None:
         batch_ids = reaper.expired_leases(session)
         batch_ids += reaper.lost_messages(session, older_than=older_than)
         reaper.complete_finished(session)
+        reaper.close_abandoned(session)
     if batch_ids:
         log.info("reaper re-published %d batches", len(batch_ids))
     publish_batches(batch_ids)

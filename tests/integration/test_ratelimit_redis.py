@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import multiprocessing
-import os
 import random
 import socket
 import subprocess
@@ -27,9 +26,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from worker.db import Urls
 from worker.ratelimit import BucketSpec, TokenBuckets, cap_spec, max_cost, quota_spec
 
-REDIS_URL = os.environ.get("BLAZECAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 WINDOW = 2.0
 QUOTA = 600  # per 2 s window
 BATCH = 10
@@ -40,9 +39,10 @@ Grant = tuple[float, int]  # (Redis time of the grant, tokens granted)
 
 
 @pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    """The Redis under test. Other test runs may share it: only this module's keys are touched."""
-    client = redis.Redis.from_url(REDIS_URL)
+def redis_client(engine_urls: Urls) -> Iterator[redis.Redis]:
+    """The suite's Redis (embedded, or BLAZECAST_REDIS_URL's database 15); only this module's keys
+    are touched, so runs that share a server never meet."""
+    client = redis.Redis.from_url(engine_urls.redis)
     _forget_test_buckets(client)
     yield client
     _forget_test_buckets(client)

@@ -47,3 +47,21 @@ def complete_finished(session: Session) -> list[uuid.UUID]:
         )
     ).scalars()
     return [a for a in list(candidates) if state.complete_if_done(session, a)]
+
+
+def close_abandoned(session: Session) -> int:
+    """Batches left open under a cancelled or failed announcement (a send that was in flight at
+    the cancel and then failed) are closed, their deliveries skipped."""
+    abandoned = session.execute(
+        select(Batch.announcement_id)
+        .join(Announcement, Announcement.id == Batch.announcement_id)
+        .where(
+            Announcement.status.in_((AnnouncementStatus.CANCELLED, AnnouncementStatus.FAILED)),
+            Batch.state.in_((BatchState.PENDING, BatchState.QUEUED, BatchState.RETRY)),
+        )
+        .distinct()
+    ).scalars()
+    return sum(
+        state.close_idle_batches(session, announcement_id, reason="cancelled")
+        for announcement_id in list(abandoned)
+    )

@@ -17,7 +17,6 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
-    OPEN_BATCH_STATES,
     Announcement,
     AnnouncementStatus,
     AudienceKind,
@@ -25,8 +24,6 @@ from models import (
     Batch,
     BatchState,
     Bot,
-    Delivery,
-    DeliveryState,
     Recipient,
 )
 from worker.broadcast import state
@@ -200,21 +197,15 @@ def resume(session: Session, announcement_id: uuid.UUID) -> None:
 
 
 def cancel(session: Session, announcement_id: uuid.UUID) -> None:
-    """Stop for good: open batches close and unsent deliveries are recorded as skipped."""
+    """Stop for good: batches nobody is sending close and their deliveries are recorded as skipped.
+
+    A batch being sent at this moment finishes (what the provider accepts is recorded as sent); if
+    it fails, the reaper closes it too.
+    """
     state.change_status(
         session, announcement_id, AnnouncementStatus.CANCELLED, reason="cancelled by operator"
     )
-    session.execute(
-        update(Batch)
-        .where(Batch.announcement_id == announcement_id, Batch.state.in_(OPEN_BATCH_STATES))
-        .values(state=BatchState.CANCELLED, finished_at=func.now())
-    )
-    session.execute(
-        update(Delivery)
-        .where(Delivery.announcement_id == announcement_id, Delivery.state == DeliveryState.PENDING)
-        .values(state=DeliveryState.SKIPPED, last_error="cancelled")
-    )
-    state.recount(session, announcement_id)
+    state.close_idle_batches(session, announcement_id, reason="cancelled")
 
 
 def recall(session: Session, announcement_id: uuid.UUID, *, priority: int = 10) -> Announcement:

@@ -18,6 +18,7 @@ from models import (
     Announcement,
     AnnouncementStatus,
     Batch,
+    BatchState,
     Bot,
     Delivery,
     DeliveryState,
@@ -117,6 +118,33 @@ def complete_if_done(session: Session, announcement_id: uuid.UUID) -> bool:
     return transition(
         session, announcement_id, AnnouncementStatus.COMPLETED, completed_at=func.now()
     )
+
+
+def close_idle_batches(session: Session, announcement_id: uuid.UUID, *, reason: str) -> int:
+    """Close the announcement's batches that no worker holds; their unsent deliveries become
+    skipped with ``reason``, and the counters are recounted. Returns how many batches closed."""
+    closed = list(
+        session.execute(
+            update(Batch)
+            .where(
+                Batch.announcement_id == announcement_id,
+                Batch.state.in_((BatchState.PENDING, BatchState.QUEUED, BatchState.RETRY)),
+            )
+            .values(state=BatchState.CANCELLED, finished_at=func.now())
+            .returning(Batch.id)
+        ).scalars()
+    )
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.state == DeliveryState.PENDING,
+            (Delivery.batch_id.in_(closed)) | (Delivery.batch_id.is_(None)),
+        )
+        .values(state=DeliveryState.SKIPPED, last_error=reason)
+    )
+    recount(session, announcement_id)
+    return len(closed)
 
 
 def halt_bot(session: Session, bot_id: uuid.UUID, reason: str) -> None:

@@ -248,3 +248,44 @@ def test_recall_sends_message_recall_for_each_sent_message(
     originals = {m.message_id for m in fake.sent_messages if m.category == "PLAIN_TEXT"}
     assert recalled == originals
     assert _announcement(clean_db, recall.id).status is AnnouncementStatus.COMPLETED
+
+
+def test_cancel_during_a_send_counts_every_recipient_once(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    from worker.broadcast import reaper
+
+    announcement = _setup(clean_db, 300)
+    fake = FakeTransport()
+    sender = make_sender(clean_db, fake, redis_client)
+    with clean_db.session() as session:
+        queued = dispatcher.dispatch(session, high_water=10)
+    in_flight = queued[0]
+
+    original = fake.send_messages
+
+    def cancel_then_accept(messages):  # type: ignore[no-untyped-def]
+        # The operator cancels while this batch is on the wire; the provider still accepts it.
+        with clean_db.session() as session:
+            service.cancel(session, announcement.id)
+        original(messages)
+
+    fake.send_messages = cancel_then_accept  # type: ignore[method-assign]
+    assert sender.send(in_flight).outcome == "done"
+    fake.send_messages = original  # type: ignore[method-assign]
+    cancelled = _announcement(clean_db, announcement.id)
+    assert (cancelled.sent, cancelled.skipped) == (100, 200)
+    assert cancelled.sent + cancelled.skipped == cancelled.total
+
+    # A batch in flight at the cancel that then fails is closed by the reaper.
+    second = _setup(clean_db, 0)
+    with clean_db.session() as session:
+        batch = dispatcher.dispatch(session, high_water=10)[0]
+    fake.fail_next(ServerError("Internal Server Error.", code=500))
+    fake.send_messages = cancel_then_accept  # type: ignore[method-assign]
+    announcement = second
+    assert sender.send(batch).outcome == "retry"
+    with clean_db.session() as session:
+        assert reaper.close_abandoned(session) == 1
+    closed = _announcement(clean_db, second.id)
+    assert closed.sent + closed.skipped == closed.total == 300
