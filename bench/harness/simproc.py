@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 
@@ -41,6 +41,7 @@ class SimulatorProcess:
     http_url: str
     blaze_url: str
     keystore_path: Path
+    log: IO[str]
 
     @classmethod
     def start(
@@ -80,9 +81,12 @@ class SimulatorProcess:
                 break
         if "Stats" not in printed:
             process.kill()
+            process.wait(5)
+            process.stdout.close()
+            log.close()
             raise RuntimeError(f"the simulator did not start; see {workdir / 'simulator.log'}")
         return cls(
-            process, printed["HTTP API"], printed["Blaze"], Path(printed["Keystore"].strip())
+            process, printed["HTTP API"], printed["Blaze"], Path(printed["Keystore"].strip()), log
         )
 
     def stats(self) -> dict[str, Any]:
@@ -110,3 +114,4 @@ class SimulatorProcess:
         with contextlib.suppress(ValueError):
             if self.process.stdout is not None:
                 self.process.stdout.close()
+        self.log.close()

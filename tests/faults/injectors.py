@@ -1,0 +1,117 @@
+"""What goes wrong during a campaign broadcast: each injector runs in a thread beside it.
+
+An injector gets a ``FaultContext`` (the stack, a seeded random generator, and a way to tell
+that the broadcast is over) and breaks things until the broadcast completes or its one fault is
+done. Processes are killed with SIGKILL (no warm shutdown, no cleanup) and restarted the way a
+process supervisor would (docker's restart policy), with the same command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+from bench.harness.stack import BenchStack
+from worker.supervisor import Child
+
+
+@dataclass
+class FaultContext:
+    stack: BenchStack
+    rng: random.Random
+    finished: threading.Event
+    recipients: int
+    log: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.log.append(f"{time.strftime('%H:%M:%S')} {text}")
+
+    def wait_for_progress(self, share: float) -> bool:
+        """Until the simulator accepted ``share`` of the audience; False if the run ended first."""
+        while not self.finished.is_set():
+            try:
+                if self.stack.sim.stats()["visible_messages"] >= share * self.recipients:
+                    return True
+            except OSError:
+                pass
+            self.finished.wait(0.2)
+        return False
+
+
+Injector = Callable[[FaultContext], None]
+
+
+def _child(stack: BenchStack, name: str) -> Child:
+    return next(c for c in stack.group.children if c.name == name)
+
+
+def kill_and_restart(stack: BenchStack, name: str, down_seconds: float = 0.0) -> None:
+    """SIGKILL a child's whole process group (the Celery main and its pool), then start it
+    again with the same arguments after ``down_seconds``."""
+    child = _child(stack, name)
+    args = [str(a) for a in child.process.args[3:]]  # type: ignore[index]  # after "-m worker.cli"
+    if child.alive():
+        os.killpg(child.process.pid, signal.SIGKILL)
+    child.process.wait(10)
+    stack.group.children.remove(child)
+    time.sleep(down_seconds)
+    stack.group.start(name, *args)
+
+
+def sigkill_random_workers(ctx: FaultContext) -> None:
+    """Every 2-5 s, SIGKILL one random worker process: a pool process of a send worker (Celery
+    replaces it), or a whole worker (a send worker or the control worker, restarted at once)."""
+    if not ctx.wait_for_progress(0.05):
+        return
+    while not ctx.finished.wait(ctx.rng.uniform(2.0, 5.0)):
+        whole = sorted(c.name for c in ctx.stack.group.children if c.name.startswith("worker-"))
+        pool = []
+        for name in whole:
+            if name.startswith("worker-send"):
+                with contextlib.suppress(psutil.Error):
+                    root = psutil.Process(_child(ctx.stack, name).process.pid)
+                    pool += [p.pid for p in root.children()]
+        pick = ctx.rng.randrange(len(whole) + len(pool))
+        if pick < len(whole):
+            kill_and_restart(ctx.stack, whole[pick])
+            ctx.note(f"SIGKILL {whole[pick]} (whole worker), restarted")
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(sorted(pool)[pick - len(whole)], signal.SIGKILL)
+                ctx.note(f"SIGKILL a pool process of a send worker ({sorted(pool)[pick - len(whole)]})")
+
+
+def restart_redis(ctx: FaultContext) -> None:
+    """At 30 %: Redis stops without saving (queues, buckets gone) and is back 2 s later."""
+    if ctx.wait_for_progress(0.3):
+        down = ctx.stack.engines.restart_redis(down_seconds=2.0)
+        ctx.note(f"Redis restarted empty, down {down:.1f} s")
+
+
+def restart_postgres(ctx: FaultContext) -> None:
+    """At 30 %: Postgres is crash-restarted (immediate shutdown, WAL replay)."""
+    if ctx.wait_for_progress(0.3):
+        took = ctx.stack.engines.restart_postgres()
+        ctx.note(f"Postgres crash-restarted in {took:.1f} s")
+
+
+def kill_listener(ctx: FaultContext) -> None:
+    """At 30 %: SIGKILL the listener; a supervisor restarts it 3 s later."""
+    if ctx.wait_for_progress(0.3):
+        kill_and_restart(ctx.stack, "listener", down_seconds=3.0)
+        ctx.note("listener SIGKILLed, restarted after 3 s")
+
+
+def storm_429(ctx: FaultContext) -> None:
+    """At 30 %: for 5 s every sending request is answered 429."""
+    if ctx.wait_for_progress(0.3):
+        ctx.stack.sim.set_faults(storm={"code": 429, "seconds": 5.0}, seed=ctx.rng.randrange(1 << 30))
+        ctx.note("429 storm of 5 s")

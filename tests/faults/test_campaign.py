@@ -1,0 +1,72 @@
+"""The fault campaign (opt-in): ``.venv/bin/pytest -m faults tests/faults``.
+
+Each scenario is a 50,000-recipient broadcast at the real quota through real processes, with one
+kind of trouble; all are seeded (``BLAZECAST_FAULTS_SEED``, default 7), so a run can be repeated.
+The fault-free scenario runs first and is the reference for time to finish.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from tests.faults import injectors
+from tests.faults.campaign import Scenario, run_scenario
+
+pytestmark = pytest.mark.faults
+
+SEED = int(os.environ.get("BLAZECAST_FAULTS_SEED", "7"))
+
+SCENARIOS = [
+    Scenario("fault_free", "nothing goes wrong (the reference)"),
+    Scenario(
+        "sigkill_workers",
+        "SIGKILL a random worker process every 2-5 s (pool process, or a whole worker, restarted)",
+        injector=injectors.sigkill_random_workers,
+        may_resend=True,
+    ),
+    Scenario(
+        "restart_redis",
+        "Redis restarted empty at 30 %, down 2 s",
+        injectors.restart_redis,
+        may_resend=True,
+    ),
+    Scenario(
+        "restart_postgres",
+        "Postgres crash-restarted at 30 %",
+        injectors.restart_postgres,
+        may_resend=True,
+    ),
+    Scenario(
+        "kill_listener",
+        "listener SIGKILLed at 30 %, back 3 s later (the simulator queues receipts meanwhile)",
+        injectors.kill_listener,
+        queue_receipts=True,
+    ),
+    Scenario(
+        "errors_and_drops",
+        "5 % of sending requests answered 500, 1 % of replies dropped (the batch was accepted)",
+        faults={"error_rate": {"500": 0.05}, "drop_reply_rate": 0.01},
+        may_resend=True,
+    ),
+    Scenario("storm_429", "every sending request answered 429 for 5 s at 30 %", injectors.storm_429),
+    Scenario(
+        "cut_connections",
+        "2 % of sending requests cut mid-batch (half of those batches accepted, half not)",
+        faults={"cut_connection_rate": 0.02, "cut_accept_rate": 0.5},
+        may_resend=True,
+    ),
+    Scenario("blocked_users", "1 % of the users blocked the bot (403)", blocked_fraction=0.01),
+]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_every_reachable_recipient_is_served_exactly_once(
+    scenario: Scenario, campaign_results: list[dict[str, Any]]
+) -> None:
+    result = run_scenario(scenario, seed=SEED)
+    campaign_results.append(result)
+    assert not result["problems"], f"{scenario.name}: {result['problems']}\n{result['events']}"
