@@ -129,9 +129,9 @@ class RecipientFile:
             if not any(cell.strip() for cell in cells):
                 continue
             if columns is None:
-                columns = self._columns(cells)
-                if "user_id" in columns:
-                    continue  # it was the header
+                columns, is_header = self._columns(cells)
+                if is_header:
+                    continue
             fields: dict[str, Any] = {}
             for name, cell in zip(columns, cells, strict=False):
                 if name is not None:
@@ -141,11 +141,12 @@ class RecipientFile:
                 continue
             yield _row(number, fields)
 
-    def _columns(self, first: list[str]) -> tuple[str | None, ...]:
+    def _columns(self, first: list[str]) -> tuple[tuple[str | None, ...], bool]:
+        """The column of each cell, and whether ``first`` was a header (else it is data)."""
         names = [cell.strip().lower() for cell in first]
         if "user_id" in (_COLUMN_ALIASES.get(n) for n in names):
             self.ignored_columns.update(n for n in names if n not in _COLUMN_ALIASES)
-            return tuple(_COLUMN_ALIASES.get(n) for n in names)
+            return tuple(_COLUMN_ALIASES.get(n) for n in names), True
         try:
             uuid.UUID(first[0].strip())
         except ValueError:
@@ -153,7 +154,7 @@ class RecipientFile:
                 f"{self.path}: the first row is neither a header with a user_id column "
                 f"nor a row starting with a user id (got {first[0]!r})"
             ) from None
-        return _POSITIONAL[: max(len(first), 1)]
+        return _POSITIONAL[: max(len(first), 1)], False
 
 
 def open_recipient_file(path: Path) -> RecipientFile:

@@ -1,0 +1,154 @@
+"""The Prometheus exporter: what ``blazecast metrics show|serve`` report from Postgres and Redis,
+and the count of provider errors kept by sending workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+
+from models import Batch, BatchState
+from simulator.identity import BotIdentity
+from tests.cli.conftest import Cli
+from tests.factories import add_announcement, add_recipients
+from tests.integration.broadcast.pipeline import start_and_plan
+from worker.config import Settings
+from worker.db import Database
+from worker.messaging.errors import RateLimited, ServerError
+from worker.messaging.fake import FakeTransport
+from worker.messaging.transport import OutgoingMessage
+from worker.metrics import COUNTERS_KEY, CountingTransport, count_provider_errors
+from worker.queues import SEND_QUEUE
+from worker.ratelimit import TokenBuckets, quota_spec
+from worker.runtime import Runtime
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+@pytest.fixture
+def keystore(tmp_path: Path) -> tuple[Path, str]:
+    identity = BotIdentity.derive(3, 0)
+    return identity.write_keystore(tmp_path / "bot.json"), identity.bot_id
+
+
+def test_show_reports_progress_batches_queues_bucket_and_errors(
+    cli: Cli, clean_db: Database, redis_client: redis.Redis, keystore: tuple[Path, str]
+) -> None:
+    path, bot_id = keystore
+    with clean_db.session() as session:
+        add_recipients(session, 250)
+        announcement = add_announcement(session, "Watched", title="Watched")
+    start_and_plan(clean_db, announcement.id)
+    with clean_db.session() as session:
+        session.execute(
+            update(Batch).where(Batch.seq == 0).values(state=BatchState.RETRY, attempts=3)
+        )
+    redis_client.rpush(SEND_QUEUE, "a", "b", "c")
+    redis_client.rpush(SEND_QUEUE + "\x06\x169", "urgent")
+    redis_client.hincrby(COUNTERS_KEY, "rate_limited", 4)
+    redis_client.hincrby(COUNTERS_KEY, "server_error", 1)
+    # A fresh bucket starts drained; at 1,000 a minute it takes 6 s to hold a batch again.
+    TokenBuckets(redis_client).try_take([quota_spec(bot_id, 1_000)], 100)
+    cli.env["BLAZECAST_KEYSTORE"] = str(path)
+    cli.env["BLAZECAST_QUOTA_PER_MINUTE"] = "1000"
+
+    found = _samples(cli.ok("metrics", "show"))
+
+    labels = (("announcement", str(announcement.id)), ("status", "sending"), ("title", "Watched"))
+    assert found[("blazecast_announcement_messages", (*labels[:1], ("outcome", "total"),
+                  *labels[1:]))] == 250  # fmt: skip
+    assert found[("blazecast_batches", (("state", "retry"),))] == 1
+    assert found[("blazecast_batches", (("state", "pending"),))] == 2
+    assert found[("blazecast_batch_retries_total", ())] == 2
+    assert found[("blazecast_queue_depth", (("queue", SEND_QUEUE),))] == 4
+    assert found[("blazecast_rate_limited_total", ())] == 4
+    assert found[("blazecast_provider_errors_total", (("kind", "server_error"),))] == 1
+    assert 0 <= found[("blazecast_quota_tokens", ())] < 100
+    assert found[("blazecast_quota_rate_per_second", ())] == pytest.approx((1000 - 100) / 60.5)
+    assert found[("blazecast_quota_rate_factor", ())] == 1.0
+    assert 0 < found[("blazecast_quota_wait_seconds", ())] <= 100 / ((1000 - 100) / 60.5)
+    assert found[("blazecast_exporter_source_up", (("source", "postgres"),))] == 1
+    assert found[("blazecast_exporter_source_up", (("source", "redis"),))] == 1
+
+
+def test_a_429_shows_in_the_bucket_rate_factor(
+    cli: Cli, redis_client: redis.Redis, keystore: tuple[Path, str]
+) -> None:
+    path, bot_id = keystore
+    TokenBuckets(redis_client).penalize(quota_spec(bot_id, 100_000))
+    cli.env["BLAZECAST_KEYSTORE"] = str(path)
+    found = _samples(cli.ok("metrics", "show"))
+    assert 0.49 < found[("blazecast_quota_rate_factor", ())] < 0.6
+
+
+def test_sending_workers_count_provider_errors_by_kind(redis_client: redis.Redis) -> None:
+    fake = FakeTransport()
+    counting = CountingTransport(fake, redis_client)
+    message = OutgoingMessage("c", "r", "00000000-0000-4000-8000-000000000001", "PLAIN_TEXT", "aGk")
+    fake.fail_next(RateLimited("Too Many Requests.", code=429), times=2)
+    fake.fail_next(ServerError("Internal Server Error.", code=500))
+    for _ in range(3):
+        with pytest.raises((RateLimited, ServerError)):
+            counting.send_messages([message])
+    counting.send_messages([message])
+
+    assert redis_client.hgetall(COUNTERS_KEY) == {b"rate_limited": b"2", b"server_error": b"1"}
+    assert len(fake.batches) == 1
+
+
+def test_a_worker_runtime_is_wrapped_only_before_its_sender_exists(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    runtime = Runtime(settings)
+    runtime.transport = FakeTransport()
+    count_provider_errors(runtime)
+    count_provider_errors(runtime)  # twice is harmless
+    assert isinstance(runtime.transport, CountingTransport)
+    assert isinstance(runtime.transport.inner, FakeTransport)
+    runtime.close()
+
+
+def test_serve_answers_prometheus_and_stops_on_sigterm(
+    settings: Settings, clean_db: Database, tmp_path: Path
+) -> None:
+    assert settings.database_url and settings.redis_url
+    env = {
+        **os.environ,
+        "BLAZECAST_DATABASE_URL": settings.database_url,
+        "BLAZECAST_REDIS_URL": settings.redis_url,
+        "BLAZECAST_HOME": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "metrics", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics"), line
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read().decode()
+        assert "blazecast_queue_depth" in body and "blazecast_announcements" in body
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "metrics server stopped" in out
