@@ -224,6 +224,8 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=8.0, help="seconds to wait for the last receipts")
     args = parser.parse_args()
 
+    # Other work on the machine competes for the two cores; the figures record how much.
+    load_before = psutil.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="sim-bench-") as folder:
         workdir = Path(folder)
         process, printed = start_simulator(workdir, args.users)
@@ -240,7 +242,12 @@ def main() -> None:
     busy = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     results["simulator_cpu_s"] = round(busy, 2)
     results["simulator_cpu_percent_of_one_core"] = round(100 * busy / (results["duration_s"] + args.drain), 1)
-    results["machine"] = {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]}
+    results["machine"] = {
+        "cpus": psutil.cpu_count(),
+        "python": sys.version.split()[0],
+        "load_average_1min_before": round(load_before, 2),
+        "load_average_1min_after": round(psutil.getloadavg()[0], 2),
+    }
     results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     for key, value in results.items():
