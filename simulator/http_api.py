@@ -188,6 +188,19 @@ async def get_message_status(core: SimulatorCore, bot_id: str, request: web.Requ
     }
 
 
+async def not_found(request: web.Request) -> web.StreamResponse:
+    """Any other path: the Mixin 404 body rather than aiohttp's plain-text page."""
+    core = request.app[CORE_KEY]
+    core.stats.requests["http"] += 1
+    core.stats.error_sent(404)
+    return error_response(ApiError(404, {"path": request.path}), request)
+
+
+def add_not_found(app: web.Application) -> None:
+    """Register the catch-all; call it after every other route."""
+    app.router.add_route("*", "/{tail:.*}", not_found)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/messages", _endpoint(post_messages))
     app.router.add_post("/acknowledgements", _endpoint(post_acknowledgements))

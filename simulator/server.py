@@ -144,6 +144,7 @@ class Simulator:
         app.router.add_get("/", handle_blaze)
         http_api.add_routes(app)
         control.add_routes(app)
+        http_api.add_not_found(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)

@@ -191,3 +191,11 @@ def test_representative_id_needs_a_permission_the_bot_lacks(api: HttpApi, sim: S
 def test_malformed_json_body_is_400(api: HttpApi) -> None:
     error = _error(api.request("POST", "/messages", raw=b"[{").json())
     assert (error["status"], error["code"]) == (202, 400)
+
+
+def test_unknown_paths_get_the_mixin_404_body(api: HttpApi) -> None:
+    for method, path in (("GET", "/no/such/endpoint"), ("GET", "/messages")):
+        response = api.request(method, path)
+        assert response.status_code == 202
+        error = _error(response.json())
+        assert (error["code"], error["description"]) == (404, "The endpoint is not found.")
