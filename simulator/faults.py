@@ -91,7 +91,7 @@ class FaultPlan:
                     kwargs[key] = {int(code): float(rate) for code, rate in dict(value).items()}
                 elif key == "storm":
                     kwargs[key] = None if value is None else Storm(**dict(value))
-                elif key in ("ws_auth_mode",):
+                elif key == "ws_auth_mode":
                     kwargs[key] = str(value)
                 elif key == "seed":
                     kwargs[key] = int(value)
@@ -124,10 +124,11 @@ NO_FAULT = Fault("none")
 class FaultInjector:
     """Draws faults from a seeded generator so that a run with the same plan is repeatable."""
 
+    plan: FaultPlan
+    _rng: random.Random
+    _storm_until: float
+
     def __init__(self, plan: FaultPlan) -> None:
-        self.plan = plan
-        self._rng = random.Random(plan.seed)
-        self._storm_until = 0.0
         self.injected: dict[str, int] = {}
         self.replace(plan)
 
