@@ -27,9 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models import Announcement
 from worker import progress, recipients
@@ -45,12 +46,17 @@ __all__ = [
     "AnnouncementInfo",
     "Audience",
     "Blazecast",
+    "DatabaseUnavailable",
     "Enqueued",
     "IdempotencyConflict",
     "ImportReport",
 ]
 
 AnnouncementRef = uuid.UUID | str | AnnouncementInfo
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached, or has no blazecast schema yet."""
 
 
 class IdempotencyConflict(InvalidAnnouncement):
@@ -76,6 +82,8 @@ class Blazecast:
         self.settings = settings or get_settings()
         self._owns_database = database is None
         self.db = database or Database(resolve_urls(self.settings).database, pool_size=2)
+        if database is None:
+            check_database(self.db)
 
     @classmethod
     def from_env(cls) -> Blazecast:
@@ -168,13 +176,16 @@ class Blazecast:
             title=title,
             priority=priority,
             rate_per_minute=rate_per_minute,
-            idempotency_key=key,
         )
         existing = self._by_key(key)
         if existing is None:
             try:
                 with self.db.session() as session:
+                    # The key is set on a row this call inserted, so created=True means exactly
+                    # that: the service would hand back a row another caller committed meanwhile.
                     created = service.create_announcement(session, **arguments)  # type: ignore[arg-type]
+                    created.idempotency_key = key
+                    session.flush()
                     return Enqueued(progress.info_of(created), created=True)
             except IntegrityError:
                 existing = self._by_key(key)  # another caller stored it first
@@ -245,6 +256,32 @@ class Blazecast:
                 select(Announcement).where(Announcement.idempotency_key == key)
             ).scalar_one_or_none()
             return found
+
+
+def check_database(db: Database) -> None:
+    """Raise ``DatabaseUnavailable`` unless the database answers and has been migrated."""
+    try:
+        with db.engine.connect() as connection:
+            table = connection.execute(text("SELECT to_regclass('announcements')")).scalar()
+    except OperationalError as error:
+        first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {redact(db.url)}: {first}"
+        ) from None
+    if table is None:
+        raise DatabaseUnavailable(
+            f"the database at {redact(db.url)} has no blazecast tables; "
+            "run `blazecast db upgrade` first"
+        )
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _content(

@@ -10,49 +10,35 @@ stops everything again: at the end, on an error, and on Ctrl-C or SIGTERM alike.
 from __future__ import annotations
 
 import secrets
-import signal
-import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 from rich.live import Live
-from sqlalchemy import text
 
-from models import Base
-from simulator import SimConfig, Simulator, UserBehaviour
+from simulator import SimConfig, Simulator
 from worker import embedded, migrate, progress, recipients
 from worker.api import Blazecast
 from worker.cli import render
 from worker.cli.announce_show import RateMeter, eta, overall_rate
+from worker.cli.demo_stack import (
+    DEMO_BEHAVIOUR,
+    RECEIPTS_SETTLE_SECONDS,
+    Demo,
+    free_port,
+    reset_state,
+    stop_on_sigterm,
+    wait_for_listener,
+)
 from worker.config import get_settings, load_settings
-from worker.db import Database, make_redis
+from worker.db import Database
 from worker.progress import AnnouncementInfo
 from worker.recipient_files import open_recipient_file
 from worker.report import write_report
 from worker.supervisor import ProcessGroup, stack_env
-
-# Simulated people: most devices answer within a second, most people read within a few.
-DEMO_BEHAVIOUR = UserBehaviour(
-    delivery_median=0.2,
-    delivery_sigma=0.6,
-    delivery_max=4.0,
-    read_probability=0.85,
-    read_median=1.5,
-    read_sigma=0.7,
-    read_max=8.0,
-    never_read_fraction=0.08,
-    blocked_fraction=0.003,
-    multi_device_fraction=0.05,
-)
-READY_TIMEOUT = 60.0
-RECEIPTS_SETTLE_SECONDS = 2.0
 
 DEMO_MESSAGES: dict[str, Any] = {
     "PLAIN_TEXT": "Hello from blazecast 👋 This is the demo announcement.",
@@ -65,24 +51,6 @@ DEMO_MESSAGES: dict[str, Any] = {
 }
 
 
-class DemoFailed(click.ClickException):
-    """A part of the demo stack died or did not come up; the message says which and where."""
-
-
-@dataclass
-class Demo:
-    home: Path
-    database: Database
-    sim: Simulator
-    group: ProcessGroup
-
-    def check_children(self) -> None:
-        dead = self.group.dead()
-        if dead:
-            click.echo(dead[0].tail(10), err=True)
-            raise DemoFailed(f"{dead[0].name} exited; its log is {dead[0].log_path}")
-
-
 def _content(category: str, bot_id: str) -> Any:
     if category == "APP_CARD":
         return {
@@ -92,29 +60,6 @@ def _content(category: str, bot_id: str) -> Any:
             "actions": [DEMO_MESSAGES["APP_BUTTON_GROUP"][0]],
         }
     return DEMO_MESSAGES[category]
-
-
-def _free_port(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM takes the same clean way out as Ctrl-C."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
@@ -165,14 +110,14 @@ def _run(
     home: Path, users: int, category: str, quota: int, transport: str, keep: bool, out: Any
 ) -> None:
     started = time.monotonic()
-    with _stop_on_sigterm(), ExitStack() as stack:
+    with stop_on_sigterm(), ExitStack() as stack:
         out.print(f"demo home: {home} (its own engines; your configured database is not used)")
         urls = embedded.acquire(home, need_database=True, need_redis=True)
         stack.callback(embedded.release, home)
         migrate.upgrade(urls.database_url)
         database = Database(urls.database_url, pool_size=2)
         stack.callback(database.dispose)
-        _reset(database, urls.redis_url)
+        reset_state(database, urls.redis_url)
         out.print(f"engines ready: Postgres and Redis ({time.monotonic() - started:.1f} s)")
 
         sim = Simulator(
@@ -198,7 +143,7 @@ def _run(
         stack.callback(_stopping, out, group)
         group.start_stack()
         run = Demo(home, database, sim, group)
-        _wait_for_listener(run)
+        wait_for_listener(run)
         out.print(f"workers, beat and listener up (logs in {home / 'logs'})")
 
         _import_users(run, out)
@@ -218,31 +163,6 @@ def _run(
         _summary(run, final, quota, out)
         if keep:
             _keep_running(run, env, out)
-
-
-def _reset(database: Database, redis_url: str) -> None:
-    """The demo's own database starts empty on every run, so its numbers are its own."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with database.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))  # model names
-    client = make_redis(redis_url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
-def _wait_for_listener(run: Demo) -> None:
-    # Receipts that arrive while the bot has no listening connection are lost, as on Mixin.
-    deadline = time.monotonic() + READY_TIMEOUT
-    while run.sim.stats()["connections_listening"] < 1:
-        run.check_children()
-        if time.monotonic() > deadline:
-            raise DemoFailed(
-                f"the listener did not connect in {READY_TIMEOUT:.0f} s; "
-                f"see {run.home / 'logs' / 'listener.log'}"
-            )
-        time.sleep(0.2)
 
 
 def _import_users(run: Demo, out: Any) -> None:
@@ -322,8 +242,8 @@ def _summary(run: Demo, info: AnnouncementInfo, quota: int, out: Any) -> None:
 def _keep_running(run: Demo, env: dict[str, str], out: Any) -> None:
     settings = get_settings()
     auth = settings.flower_basic_auth or f"demo:{secrets.token_urlsafe(12)}"
-    flower_port = _free_port(settings.flower_port)
-    metrics_port = _free_port(settings.metrics_port)
+    flower_port = free_port(settings.flower_port)
+    metrics_port = free_port(settings.metrics_port)
     run.group.env = {**env, "BLAZECAST_FLOWER_BASIC_AUTH": auth}
     run.group.start("flower", "flower", "--port", str(flower_port))
     run.group.start("metrics", "metrics", "serve", "--port", str(metrics_port))

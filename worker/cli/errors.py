@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from models import IllegalTransition
+from worker.api import DatabaseUnavailable
 from worker.broadcast.service import InvalidAnnouncement
 from worker.broadcast.state import AnnouncementNotFound
-from worker.cli.context import DatabaseUnavailable
 from worker.config import ConfigError
 from worker.embedded import EngineError
 from worker.messaging.errors import Unauthorized
