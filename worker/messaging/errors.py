@@ -16,6 +16,9 @@ Mixin error code (``specs/mixin-protocol.md`` §5.2). Callers branch on the clas
         ├── BadRequest              400: the body could not be parsed
         └── NotFound                404: unknown endpoint or conversation
 
+The IM REST provider's codes (``specs/im-rest-protocol.md`` §5) are classified into the same
+classes by ``worker.messaging.imrest.codes``; its errors carry ``provider="IM REST"``.
+
 Unknown codes (and 20140, "conversation checksum invalid") are plain ``TransientError``: the
 pipeline retries them a bounded number of times, which is the safe default for a code we have
 never seen. Nothing here holds key material: descriptions come from the server or from us.
@@ -42,9 +45,11 @@ class MessagingError(Exception):
         status: int | None = None,
         request_id: str | None = None,
         extra: Any = None,
+        provider: str = "Mixin",
     ) -> None:
         super().__init__(description)
         self.description = description
+        self.provider = provider  # whose code this is, so a message never blames the wrong API
         self.code = code
         self.status = status
         self.request_id = request_id
@@ -66,7 +71,7 @@ class MessagingError(Exception):
     def __str__(self) -> str:
         parts = []
         if self.code is not None:
-            parts.append(f"Mixin error {self.code}")
+            parts.append(f"{self.provider} error {self.code}")
         if self.status is not None:
             parts.append(f"(status {self.status})")
         head = " ".join(parts)

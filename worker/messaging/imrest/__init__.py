@@ -1,0 +1,40 @@
+"""The IM REST client, blazecast's second provider, written to ``specs/im-rest-protocol.md``.
+
+Pure parts, tested with values: ``settings`` (``ImRestSettings``: base URL, app, token, sending
+account, limits), ``transaction`` (the deterministic ``transaction_id`` of a batch), ``marker``
+(the ``ext`` marker that finds blazecast's messages again), ``send_request`` (one batch, one
+request body), ``codes`` and ``responses`` (replies classified into ``worker.messaging.errors``),
+``status`` (the conversation walk and the monotonic status order). Thin connection code:
+``transport`` (``ImRestTransport``, one pooled ``requests`` session).
+"""
+
+from worker.messaging.imrest.marker import Marker, read_marker
+from worker.messaging.imrest.send_request import (
+    ContentType,
+    SendRequest,
+    TargetType,
+    build_send_request,
+    split_targets,
+)
+from worker.messaging.imrest.settings import ImRestSettings
+from worker.messaging.imrest.status import ConversationWalk, DeliveryStatus, StatusRow, later_status
+from worker.messaging.imrest.transaction import transaction_id
+from worker.messaging.imrest.transport import ImRestTransport, SendResult
+
+__all__ = [
+    "ContentType",
+    "ConversationWalk",
+    "DeliveryStatus",
+    "ImRestSettings",
+    "ImRestTransport",
+    "Marker",
+    "SendRequest",
+    "SendResult",
+    "StatusRow",
+    "TargetType",
+    "build_send_request",
+    "later_status",
+    "read_marker",
+    "split_targets",
+    "transaction_id",
+]

@@ -1,0 +1,84 @@
+"""``ImRestSettings``: what the IM REST client needs to know, passed in as plain values.
+
+Nothing here reads the environment (STYLE 8): ``worker/config.py`` builds this object at the
+edge. Every default is an [ASSUMPTION] of ``specs/im-rest-protocol.md`` §4, kept configurable so
+it can be revisited once the real server's behaviour is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+Endpoint = Literal["send", "notify"]
+AfterHorizon = Literal["mark_unknown", "resend"]
+
+ENDPOINTS: tuple[Endpoint, ...] = ("send", "notify")
+AFTER_HORIZON_POLICIES: tuple[AfterHorizon, ...] = ("mark_unknown", "resend")
+
+#: §4: at most 100 targets per request (the seed states no limit).
+DEFAULT_BATCH_SIZE = 100
+#: §4: the dedup window blazecast assumes, and so its retry horizon.
+DEFAULT_RETRY_HORIZON_SECONDS = 60.0
+#: §1.1: requests time out after 10 s.
+DEFAULT_TIMEOUT_SECONDS = 10.0
+#: §2.2: messages asked for per ``GET /message/conversation`` page.
+DEFAULT_PAGE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class ImRestSettings:
+    """One IM REST app as blazecast uses it.
+
+    ``from_user_id`` is the account announcements are sent from; status polling and recall act
+    as that user (``user_id`` header, spec §1.2). ``endpoint`` picks ``/message/send`` (chat
+    messages) or ``/message/notify`` (system notifications). ``after_horizon`` says what a
+    retry does once ``retry_horizon_seconds`` have passed since a batch's first attempt: the
+    server may have forgotten its ``transaction_id`` by then, so ``"mark_unknown"`` (at most
+    once) stops, while ``"resend"`` (at least once) sends again with the same id (spec §3.2).
+    """
+
+    base_url: str
+    app_id: str
+    access_token: str = field(repr=False)  # a credential: never shown in logs or errors
+    from_user_id: int
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    retry_horizon_seconds: float = DEFAULT_RETRY_HORIZON_SECONDS
+    endpoint: Endpoint = "send"
+    after_horizon: AfterHorizon = "mark_unknown"
+    page_limit: int = DEFAULT_PAGE_LIMIT
+
+    def __post_init__(self) -> None:
+        scheme = urlsplit(self.base_url).scheme
+        if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
+            raise ValueError(f"base_url must be an http(s) URL, not {self.base_url!r}")
+        if not self.app_id:
+            raise ValueError("app_id must not be empty")
+        if not self.access_token:
+            raise ValueError("access_token must not be empty")
+        if isinstance(self.from_user_id, bool) or not 0 < self.from_user_id < 2**63:
+            raise ValueError("from_user_id must be a positive int64")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if not 1 <= self.batch_size <= DEFAULT_BATCH_SIZE:
+            raise ValueError(f"batch_size must be between 1 and {DEFAULT_BATCH_SIZE}")
+        if self.retry_horizon_seconds < 0:
+            raise ValueError("retry_horizon_seconds must not be negative")
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(ENDPOINTS)}")
+        if self.after_horizon not in AFTER_HORIZON_POLICIES:
+            raise ValueError(f"after_horizon must be one of {', '.join(AFTER_HORIZON_POLICIES)}")
+        if not 1 <= self.page_limit <= 100:
+            raise ValueError("page_limit must be between 1 and 100")
+
+    def may_resend(self, first_attempt_at: float, now: float) -> bool:
+        """Whether a batch first tried at ``first_attempt_at`` may be sent again at ``now``.
+
+        Inside the horizon the server deduplicates the retry, so it is always safe. After it, a
+        retry might be executed twice, and only the ``"resend"`` policy accepts that.
+        """
+        if now - first_attempt_at < self.retry_horizon_seconds:
+            return True
+        return self.after_horizon == "resend"
