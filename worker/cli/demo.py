@@ -37,7 +37,6 @@ from worker.config import get_settings, load_settings
 from worker.db import Database
 from worker.progress import AnnouncementInfo
 from worker.recipient_files import open_recipient_file
-from worker.report import write_report
 from worker.supervisor import ProcessGroup, stack_env
 
 DEMO_MESSAGES: dict[str, Any] = {
@@ -197,6 +196,8 @@ def _follow(run: Demo, announcement_id: uuid.UUID, out: Any) -> AnnouncementInfo
 
 
 def _summary(run: Demo, info: AnnouncementInfo, quota: int, out: Any) -> None:
+    from worker.report import write_report  # matplotlib: only when a report is drawn
+
     seen = run.sim.stats()
     with run.database.session() as session:
         failures = progress.failures_by_reason(session, info.id)
