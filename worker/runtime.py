@@ -35,6 +35,12 @@ class Runtime:
         return Database(self.urls.database)
 
     @functools.cached_property
+    def send_db(self) -> Database:
+        """The sender's connections: asynchronous commit (see ``Database``), as sending is
+        idempotent by message_id."""
+        return Database(self.urls.database, synchronous_commit=False)
+
+    @functools.cached_property
     def redis(self) -> redis.Redis:
         return make_redis(self.urls.redis)
 
@@ -80,7 +86,7 @@ class Runtime:
     def sender(self) -> BatchSender:
         s = self.settings
         return BatchSender(
-            self.db,
+            self.send_db,
             self.transport,
             self.buckets,
             SenderConfig(
@@ -100,9 +106,10 @@ class Runtime:
         built = self.__dict__
         if "transport" in built:
             built["transport"].close()
-        if "db" in built:
-            built["db"].dispose()
+        for name in ("db", "send_db"):
+            if name in built:
+                built[name].dispose()
         if "redis" in built:
             built["redis"].close()
-        for name in ("transport", "db", "redis", "buckets", "sender"):
+        for name in ("transport", "db", "send_db", "redis", "buckets", "sender"):
             built.pop(name, None)

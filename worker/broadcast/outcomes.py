@@ -1,8 +1,13 @@
-"""Recording what happened to a batch: each outcome is one set-based UPDATE (STYLE 11).
+"""Recording what happened to a batch: each outcome is one set-based statement (STYLE 11).
 
 Progress is recorded only after the provider accepted a batch (DESIGN invariant 5). A delivery
 counts as sent once ``sent_at`` is set; receipts may arrive before that (the provider is fast and
-our UPDATE is not yet committed), so "sent" never overwrites a later state.
+our UPDATE is not yet committed), so "sent" never overwrites a later state. Each outcome updates
+the deliveries and the announcement's counter in the same statement (a data-modifying CTE), so
+the counters can never drift from the rows between two statements.
+
+These run once or more per batch, the hottest path there is: they are Core statements on a
+``Connection``, with ids passed as one array parameter, not through the ORM.
 """
 
 from __future__ import annotations
@@ -10,9 +15,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from models import (
     Announcement,
@@ -24,7 +40,13 @@ from models import (
     RecipientStatus,
 )
 
+deliveries = cast(Table, Delivery.__table__)
+announcements = cast(Table, Announcement.__table__)
+batches = cast(Table, Batch.__table__)
+recipients = cast(Table, Recipient.__table__)
+
 UNSENT = (DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.READ)
+CLOSED = (BatchState.DONE, BatchState.FAILED, BatchState.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -39,107 +61,105 @@ class Pending:
     recipient_status: RecipientStatus
 
 
-def pending_deliveries(session: Session, batch_id: int) -> list[Pending]:
+def _ids(values: Sequence[int]) -> Any:
+    return any_(bindparam("ids", list(values), type_=ARRAY(BigInteger)))
+
+
+def pending_deliveries(conn: Connection, batch_id: int) -> list[Pending]:
     """Deliveries of the batch not yet accepted by the provider (nor failed or skipped)."""
-    rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.message_id,
-            Delivery.recipient_id,
-            Recipient.user_id,
-            Recipient.conversation_id,
-            Recipient.status,
-        )
-        .join(Recipient, Recipient.id == Delivery.recipient_id)
-        .where(
-            Delivery.batch_id == batch_id,
-            Delivery.sent_at.is_(None),
-            Delivery.state.in_(UNSENT),
-        )
-        .order_by(Delivery.id)
+    d, r = deliveries.c, recipients.c
+    rows = conn.execute(
+        select(d.id, d.message_id, d.recipient_id, r.user_id, r.conversation_id, r.status)
+        .join_from(deliveries, recipients, r.id == d.recipient_id)
+        .where(d.batch_id == batch_id, d.sent_at.is_(None), d.state.in_(UNSENT))
+        .order_by(d.id)
     )
     return [Pending(*row) for row in rows]
 
 
-def _bump(session: Session, announcement_id: uuid.UUID, **deltas: object) -> None:
-    session.execute(update(Announcement).where(Announcement.id == announcement_id).values(**deltas))
+def _count_into(
+    conn: Connection, changed: Any, announcement_id: uuid.UUID, counter: str, **extra: Any
+) -> int:
+    """Run the ``changed`` UPDATE … RETURNING as a CTE and add its row count to ``counter``."""
+    cte = changed.cte(f"changed_{counter}")
+    count = select(func.count()).select_from(cte).scalar_subquery()
+    a = announcements.c
+    result = conn.execute(
+        update(announcements)
+        .add_cte(cte)
+        .where(a.id == announcement_id)
+        .values({counter: a[counter] + count, **extra})
+        .returning(count)
+    )
+    return int(result.scalar_one())
 
 
-def record_sent(session: Session, announcement_id: uuid.UUID, delivery_ids: Sequence[int]) -> int:
+def record_sent(conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int]) -> int:
     """The provider accepted these deliveries: stamp them sent (once) and count them."""
-    sent = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.sent_at.is_(None))
+    d = deliveries.c
+    changed = (
+        update(deliveries)
+        .where(d.id == _ids(delivery_ids), d.sent_at.is_(None))
         .values(
             sent_at=func.now(),
-            attempts=Delivery.attempts + 1,
+            attempts=d.attempts + 1,
             last_error=None,
-            state=case(
-                (Delivery.state == DeliveryState.PENDING, DeliveryState.SENT.value),
-                else_=Delivery.state,
-            ),
+            state=case((d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=d.state),
         )
-        .returning(Delivery.id)
-    ).all()
-    if sent:
-        _bump(
-            session,
-            announcement_id,
-            sent=Announcement.sent + len(sent),
-            first_sent_at=func.coalesce(Announcement.first_sent_at, func.now()),
-        )
-    return len(sent)
+        .returning(d.id)
+    )
+    first = func.coalesce(announcements.c.first_sent_at, func.now())
+    return _count_into(conn, changed, announcement_id, "sent", first_sent_at=first)
 
 
 def record_failed(
-    session: Session, announcement_id: uuid.UUID, delivery_ids: Sequence[int], error: str
+    conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], error: str
 ) -> int:
     """Give up on these deliveries with the reason."""
-    failed = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.PENDING)
+    d = deliveries.c
+    changed = (
+        update(deliveries)
+        .where(d.id == _ids(delivery_ids), d.state == DeliveryState.PENDING)
         .values(
             state=DeliveryState.FAILED,
             failed_at=func.now(),
-            attempts=Delivery.attempts + 1,
+            attempts=d.attempts + 1,
             last_error=error[:500],
         )
-        .returning(Delivery.id)
-    ).all()
-    if failed:
-        _bump(session, announcement_id, failed=Announcement.failed + len(failed))
-    return len(failed)
+        .returning(d.id)
+    )
+    return _count_into(conn, changed, announcement_id, "failed")
 
 
 def record_skipped(
-    session: Session, announcement_id: uuid.UUID, delivery_ids: Sequence[int], reason: str
+    conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], reason: str
 ) -> int:
-    skipped = session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.PENDING)
+    d = deliveries.c
+    changed = (
+        update(deliveries)
+        .where(d.id == _ids(delivery_ids), d.state == DeliveryState.PENDING)
         .values(state=DeliveryState.SKIPPED, last_error=reason)
-        .returning(Delivery.id)
-    ).all()
-    if skipped:
-        _bump(session, announcement_id, skipped=Announcement.skipped + len(skipped))
-    return len(skipped)
+        .returning(d.id)
+    )
+    return _count_into(conn, changed, announcement_id, "skipped")
 
 
-def mark_unreachable(session: Session, recipient_ids: Sequence[int], reason: str) -> None:
+def mark_unreachable(conn: Connection, recipient_ids: Sequence[int], reason: str) -> None:
     """403: this user cannot be messaged; later announcements skip them."""
-    session.execute(
-        update(Recipient)
-        .where(Recipient.id.in_(recipient_ids), Recipient.status == RecipientStatus.ACTIVE)
+    r = recipients.c
+    conn.execute(
+        update(recipients)
+        .where(r.id == _ids(recipient_ids), r.status == RecipientStatus.ACTIVE)
         .values(status=RecipientStatus.UNREACHABLE, status_reason=reason[:500])
     )
 
 
-def release_batch(session: Session, batch_id: int, state: BatchState, **values: object) -> None:
+def release_batch(conn: Connection, batch_id: int, state: BatchState, **values: Any) -> None:
     """Hand a leased batch back (to pending, retry, or a final state)."""
-    if state in (BatchState.DONE, BatchState.FAILED, BatchState.CANCELLED):
+    if state in CLOSED:
         values.setdefault("finished_at", func.now())
-    session.execute(
-        update(Batch)
-        .where(Batch.id == batch_id)
+    conn.execute(
+        update(batches)
+        .where(batches.c.id == batch_id)
         .values(state=state, lease_until=None, leased_by=None, **values)
     )

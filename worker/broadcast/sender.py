@@ -72,9 +72,21 @@ class BatchResult:
 
 
 @dataclass(frozen=True)
+class _Announcement:
+    """What sending needs of the announcement, read once per batch."""
+
+    id: uuid.UUID
+    status: AnnouncementStatus
+    category: str
+    data_base64: str | None
+    rate_per_minute: int | None
+    recall_of: uuid.UUID | None
+
+
+@dataclass(frozen=True)
 class _Lease:
     batch_id: int
-    announcement: Announcement
+    announcement: _Announcement
     attempts: int
     pending: list[Pending]
 
@@ -129,28 +141,33 @@ class BatchSender:
     # --- steps -----------------------------------------------------------------------------
 
     def _lease(self, batch_id: int) -> _Lease | None:
+        b, a = outcomes.batches.c, outcomes.announcements.c
         with self.db.session() as session:
-            leased = session.execute(
-                update(Batch)
-                .where(Batch.id == batch_id, Batch.state == BatchState.QUEUED)
+            conn = session.connection()
+            leased = conn.execute(
+                update(outcomes.batches)
+                .where(b.id == batch_id, b.state == BatchState.QUEUED)
                 .values(
                     state=BatchState.LEASED,
                     lease_until=func.now() + timedelta(seconds=self.config.lease_seconds),
                     leased_by=self.config.worker_name,
-                    attempts=Batch.attempts + 1,
+                    attempts=b.attempts + 1,
                 )
-                .returning(Batch.announcement_id, Batch.attempts)
+                .returning(b.announcement_id, b.attempts)
             ).first()
             if leased is None:
                 return None
-            announcement = session.execute(
-                select(Announcement).where(Announcement.id == leased.announcement_id)
-            ).scalar_one()
-            pending = outcomes.pending_deliveries(session, batch_id)
+            row = conn.execute(
+                select(
+                    a.id, a.status, a.category, a.data_base64, a.rate_per_minute, a.recall_of
+                ).where(a.id == leased.announcement_id)
+            ).one()
+            announcement = _Announcement(*row)
+            pending = outcomes.pending_deliveries(conn, batch_id)
             gone = [p for p in pending if p.recipient_status != RecipientStatus.ACTIVE]
             if gone and announcement.status == AnnouncementStatus.SENDING:
                 outcomes.record_skipped(
-                    session,
+                    conn,
                     announcement.id,
                     [p.delivery_id for p in gone],
                     "recipient left before sending",
@@ -176,7 +193,7 @@ class BatchSender:
         return messages
 
     @staticmethod
-    def _data_for(announcement: Announcement, user_id: str) -> str:
+    def _data_for(announcement: _Announcement, user_id: str) -> str:
         if announcement.recall_of is None:
             assert announcement.data_base64 is not None, "a plain announcement has its payload"
             return announcement.data_base64
@@ -202,23 +219,24 @@ class BatchSender:
             return 0, self._fail_one(lease, by_id[chunk[0].message_id], error)
         with self.db.session() as session:
             ids = [by_id[m.message_id].delivery_id for m in chunk]
-            return outcomes.record_sent(session, lease.announcement.id, ids), 0
+            return outcomes.record_sent(session.connection(), lease.announcement.id, ids), 0
 
     def _fail_one(self, lease: _Lease, pending: Pending, error: MessagingError) -> int:
         with self.db.session() as session:
+            conn = session.connection()
             if isinstance(error, Forbidden):
-                outcomes.mark_unreachable(session, [pending.recipient_id], str(error))
+                outcomes.mark_unreachable(conn, [pending.recipient_id], str(error))
             return outcomes.record_failed(
-                session, lease.announcement.id, [pending.delivery_id], str(error)
+                conn, lease.announcement.id, [pending.delivery_id], str(error)
             )
 
-    def _specs(self, announcement: Announcement) -> list[BucketSpec]:
+    def _specs(self, announcement: _Announcement) -> list[BucketSpec]:
         specs = [self.config.quota]
         if announcement.rate_per_minute:
             specs.append(cap_spec(str(announcement.id), announcement.rate_per_minute))
         return specs
 
-    def _take_tokens(self, announcement: Announcement, cost: int) -> None:
+    def _take_tokens(self, announcement: _Announcement, cost: int) -> None:
         specs = self._specs(announcement)
         if not self.buckets.take(specs, cost, timeout=self.config.max_token_wait):
             raise _NeedsWait(max(self.buckets.wait_seconds(specs, cost), 0.1))
@@ -230,9 +248,10 @@ class BatchSender:
             self.buckets.penalize(self.config.quota)
         if self.config.retry.exhausted(lease.attempts):
             with self.db.session() as session:
-                rest = outcomes.pending_deliveries(session, lease.batch_id)
+                conn = session.connection()
+                rest = outcomes.pending_deliveries(conn, lease.batch_id)
                 failed += outcomes.record_failed(
-                    session,
+                    conn,
                     lease.announcement.id,
                     [p.delivery_id for p in rest],
                     f"gave up after {lease.attempts} attempts: {error}",
@@ -257,14 +276,13 @@ class BatchSender:
         if delay is not None:
             values["next_attempt_at"] = func.now() + timedelta(seconds=delay)
         with self.db.session() as session:
-            outcomes.release_batch(session, lease.batch_id, to, **values)
+            outcomes.release_batch(session.connection(), lease.batch_id, to, **values)
 
     def _finish(self, lease: _Lease, to: BatchState, **values: Any) -> None:
         """Close the batch, then complete the announcement or pause it on too many failures."""
         announcement_id = lease.announcement.id
         with self.db.session() as session:
-            outcomes.release_batch(session, lease.batch_id, to, **values)
-        with self.db.session() as session:
+            outcomes.release_batch(session.connection(), lease.batch_id, to, **values)
             if not state.complete_if_done(session, announcement_id):
                 self._check_error_threshold(session, announcement_id)
 
