@@ -48,27 +48,70 @@ def _fault_plan(text: str | None) -> FaultPlan:
 @click.option("--app-id", default="blazecast-demo", show_default=True, help="The app's app_id.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same tokens.")
 @click.option("--users", default=1000, show_default=True, type=int, help="Recipients to create.")
-@click.option("--users-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the recipients' ids as CSV with a user_id header.")
-@click.option("--groups", default=2, show_default=True, type=int,
-              help="Groups the sending account belongs to.")
+@click.option(
+    "--users-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the recipients' ids as CSV with a user_id header.",
+)
+@click.option(
+    "--groups",
+    default=2,
+    show_default=True,
+    type=int,
+    help="Groups the sending account belongs to.",
+)
 @click.option("--group-size", default=10, show_default=True, type=int, help="Users per group.")
-@click.option("--delivery-delay", default=0.5, show_default=True, type=float,
-              help="Seconds until a recipient's device has a message (UNREAD -> DELIVERED).")
-@click.option("--read-delay", default=3.0, show_default=True, type=float,
-              help="Seconds from delivery to READ; negative: recipients never read.")
-@click.option("--dedup-window", default=60.0, show_default=True, type=float,
-              help="Seconds a transaction_id is remembered (0 disables dedup).")
-@click.option("--msg-ids", type=click.Choice(["single", "never"]), default="single", show_default=True,
-              help="Return msg_ids for single-target sends (ZH: edition) or never (English).")
-@click.option("--max-targets", default=100, show_default=True, type=int, help="Targets per request.")
-@click.option("--rate-limit", type=float, default=None,
-              help="Requests per second per app_id before HTTP 429 (default: no limit).")
-@click.option("--rate-burst", default=10, show_default=True, type=int, help="Burst of --rate-limit.")
+@click.option(
+    "--delivery-delay",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Seconds until a recipient's device has a message (UNREAD -> DELIVERED).",
+)
+@click.option(
+    "--read-delay",
+    default=3.0,
+    show_default=True,
+    type=float,
+    help="Seconds from delivery to READ; negative: recipients never read.",
+)
+@click.option(
+    "--dedup-window",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds a transaction_id is remembered (0 disables dedup).",
+)
+@click.option(
+    "--msg-ids",
+    type=click.Choice(["single", "never"]),
+    default="single",
+    show_default=True,
+    help="Return msg_ids for single-target sends (ZH: edition) or never (English).",
+)
+@click.option(
+    "--max-targets", default=100, show_default=True, type=int, help="Targets per request."
+)
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=None,
+    help="Requests per second per app_id before HTTP 429 (default: no limit).",
+)
+@click.option(
+    "--rate-burst", default=10, show_default=True, type=int, help="Burst of --rate-limit."
+)
 @click.option("--auth-http-status", is_flag=True, help="Authentication failures as HTTP 401/403.")
-@click.option("--partial-execution", is_flag=True, help="Send to the valid targets of a refused request.")
+@click.option(
+    "--partial-execution", is_flag=True, help="Send to the valid targets of a refused request."
+)
 @click.option("--keep-recalled", is_flag=True, help="Show recalled messages, flagged, in pages.")
-@click.option("--faults", "faults_text", metavar="JSON|@FILE", help="Fault plan, as POST /_sim/faults takes it.")
+@click.option(
+    "--faults",
+    "faults_text",
+    metavar="JSON|@FILE",
+    help="Fault plan, as POST /_sim/faults takes it.",
+)
 def imrest_simulator_command(**options: Any) -> None:
     """Run a local fake of the IM REST message API (seed 004): send, notify, conversation
     pages, ack, recall, unread, with simulated recipients, dedup by transaction_id, injected
@@ -112,13 +155,17 @@ def imrest_simulator_command(**options: Any) -> None:
     try:
         sim.start()
     except OSError as error:
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {error}") from None
+        raise click.ClickException(
+            f"cannot listen on {config.host}:{config.port}: {error}"
+        ) from None
     try:
         click.echo(f"IM REST API:  {sim.base_url}")
         click.echo(f"App id:       {sim.app_id}")
         click.echo(f"Admin token:  {sim.admin_token}")
-        click.echo(f"Sender:       {sim.sender_id} (from_user_id; {len(sim.user_ids)} recipients, "
-                   f"first {sim.user_ids[0]})")
+        click.echo(
+            f"Sender:       {sim.sender_id} (from_user_id; {len(sim.user_ids)} recipients, "
+            f"first {sim.user_ids[0]})"
+        )
         if options["users_out"] is not None:
             click.echo(f"Users CSV:    {_write_users(options['users_out'], sim.user_ids)}")
         click.echo(f"Stats:        {sim.base_url}/_sim/stats   (Ctrl-C to stop)")

@@ -145,7 +145,9 @@ class ImRestCore:
             refusal = ImRestError(NOT_GROUP_MEMBER, _ids("sender not in groups", outside))
         return [t for t in body.targets if t not in unknown and t not in outside], refusal
 
-    def _create(self, body: SendBody, sender: int, target: int, endpoint: str, now: float) -> Message:
+    def _create(
+        self, body: SendBody, sender: int, target: int, endpoint: str, now: float
+    ) -> Message:
         fields = {
             "ctype": body.ctype,
             "content": body.content,

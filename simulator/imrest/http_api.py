@@ -37,9 +37,13 @@ Reply = tuple[Any, dict[str, Any]]
 Operation = Callable[[ImRestCore, Actor, web.Request, bytes], Reply]
 
 
-def envelope(code: int, data: Any, message: str | None, *, status: int = 200, **extra: Any) -> web.Response:
+def envelope(
+    code: int, data: Any, message: str | None, *, status: int = 200, **extra: Any
+) -> web.Response:
     """The response shape of every endpoint (§1.3)."""
-    return web.json_response({"code": code, "data": data, "message": message, **extra}, status=status)
+    return web.json_response(
+        {"code": code, "data": data, "message": message, **extra}, status=status
+    )
 
 
 def bare_500() -> web.Response:
@@ -48,7 +52,9 @@ def bare_500() -> web.Response:
     return web.Response(status=500, text=html, content_type="text/html")
 
 
-def _endpoint(name: str, operation: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _endpoint(
+    name: str, operation: Operation
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def serve(request: web.Request) -> web.StreamResponse:
         core = request.app[CORE_KEY]
         body = await request.read()
@@ -60,7 +66,9 @@ def _endpoint(name: str, operation: Operation) -> Callable[[web.Request], Awaita
         if fault.kind == "server_error":
             return _log(core, request, bare_500(), None, fault)
         if fault.kind == "code":
-            return _log(core, request, envelope(fault.code, None, "injected fault"), fault.code, fault)
+            return _log(
+                core, request, envelope(fault.code, None, "injected fault"), fault.code, fault
+            )
         if fault.kind == "data_false":
             return _log(core, request, envelope(200, False, None), 200, fault)
         response, code = _run(core, request, body, operation)
@@ -71,14 +79,18 @@ def _endpoint(name: str, operation: Operation) -> Callable[[web.Request], Awaita
                 await asyncio.sleep(fault.seconds)
             if request.transport is not None:
                 request.transport.abort()
-            core.stats.answered(request.method, request.path, code=None, http_status=0, fault="drop")
+            core.stats.answered(
+                request.method, request.path, code=None, http_status=0, fault="drop"
+            )
             return web.Response(status=NO_RESPONSE)
         return _log(core, request, response, code, fault)
 
     return serve
 
 
-def _run(core: ImRestCore, request: web.Request, body: bytes, operation: Operation) -> tuple[web.Response, int]:
+def _run(
+    core: ImRestCore, request: web.Request, body: bytes, operation: Operation
+) -> tuple[web.Response, int]:
     try:
         actor = authenticate(request.headers, core.apps, core.tokens)
         data, beside = operation(core, actor, request, body)
@@ -101,9 +113,15 @@ def _rate_limited(core: ImRestCore, request: web.Request) -> web.Response | None
 
 
 def _log(
-    core: ImRestCore, request: web.Request, response: web.Response, code: int | None, fault: Fault = NO_FAULT
+    core: ImRestCore,
+    request: web.Request,
+    response: web.Response,
+    code: int | None,
+    fault: Fault = NO_FAULT,
 ) -> web.Response:
-    core.stats.answered(request.method, request.path, code=code, http_status=response.status, fault=fault.kind)
+    core.stats.answered(
+        request.method, request.path, code=code, http_status=response.status, fault=fault.kind
+    )
     return response
 
 
@@ -122,7 +140,9 @@ def _get_conversation(core: ImRestCore, actor: Actor, request: web.Request, body
     return get_conversation(core, actor, request.query), {}
 
 
-def _delete_conversation(core: ImRestCore, actor: Actor, request: web.Request, body: bytes) -> Reply:
+def _delete_conversation(
+    core: ImRestCore, actor: Actor, request: web.Request, body: bytes
+) -> Reply:
     return delete_conversation(core, actor, request.query), {}
 
 

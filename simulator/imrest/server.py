@@ -158,7 +158,10 @@ class ImRestSimulator:
         return self.start()
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -202,9 +205,7 @@ class ImRestSimulator:
 
     def messages_to(self, user_id: int) -> list[dict[str, Any]]:
         """The state of every message addressed to `user_id`, oldest first."""
-        return self._call(
-            lambda core: [m.state(core.clock()) for m in core.store.to_user(user_id)]
-        )
+        return self._call(lambda core: [m.state(core.clock()) for m in core.store.to_user(user_id)])
 
     def set_status(self, msg_id: int, status: str) -> dict[str, Any]:
         """Move a message forward to `status` (never back), as a recipient's device would."""

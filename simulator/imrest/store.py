@@ -44,7 +44,9 @@ class MessageStore:
 
     def key_for(self, user_id: int, opposite_id: int) -> ConversationKey:
         """The conversation `user_id` has with `opposite_id`, a user or a group."""
-        return group_key(opposite_id) if opposite_id in self.groups else chat_key(user_id, opposite_id)
+        return (
+            group_key(opposite_id) if opposite_id in self.groups else chat_key(user_id, opposite_id)
+        )
 
     def create(
         self,
@@ -130,7 +132,8 @@ class MessageStore:
             unread = sum(
                 1
                 for message in self.in_conversation(key)
-                if message.to_uid == user_id and not message.recalled
+                if message.to_uid == user_id
+                and not message.recalled
                 and status_of(message) != "READ"
             )
             opposite = key[1] if key[0] == "group" else (key[2] if key[1] == user_id else key[1])

@@ -76,7 +76,9 @@ def _http_error(
             **common,
         )
     if status_code == 408:
-        return RequestTimeout(f"HTTP 408: the server timed out reading the request{detail}", **common)
+        return RequestTimeout(
+            f"HTTP 408: the server timed out reading the request{detail}", **common
+        )
     if status_code >= 500:
         return ServerError(f"HTTP {status_code}{detail}", **common)
     if 400 <= status_code < 500:

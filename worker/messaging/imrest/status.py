@@ -63,9 +63,7 @@ class ConversationWalk:
     that names a ``transaction_id`` the walk stops at its message, of which there is one.
     """
 
-    def __init__(
-        self, *, sender_id: int, opposite_id: int, marker: Marker, since_ms: int
-    ) -> None:
+    def __init__(self, *, sender_id: int, opposite_id: int, marker: Marker, since_ms: int) -> None:
         self.sender_id = sender_id
         self.opposite_id = opposite_id
         self.marker = marker

@@ -210,4 +210,3 @@ def _msg_ids(raw: object, targets: int) -> tuple[int, ...] | None:
     if not all(isinstance(item, int) and not isinstance(item, bool) for item in raw):
         return None
     return tuple(raw)
-
