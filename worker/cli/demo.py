@@ -29,8 +29,9 @@ from worker.cli.demo_stack import (
     RECEIPTS_SETTLE_SECONDS,
     Demo,
     free_port,
+    interruptible,
     reset_state,
-    stop_on_sigterm,
+    saved_signal_handlers,
     wait_for_listener,
 )
 from worker.config import get_settings, load_settings
@@ -98,7 +99,8 @@ def demo(users: int, category: str, quota: int, transport: str, keep: bool) -> N
     out = render.console()
     started = time.monotonic()
     try:
-        _run(home, users, category, quota, transport, keep, out)
+        with saved_signal_handlers():
+            _run(home, users, category, quota, transport, keep, out)
     except KeyboardInterrupt:
         out.print(f"interrupted; everything stopped ({time.monotonic() - started:.0f} s in all)")
         raise SystemExit(130) from None
@@ -109,7 +111,8 @@ def _run(
     home: Path, users: int, category: str, quota: int, transport: str, keep: bool, out: Any
 ) -> None:
     started = time.monotonic()
-    with stop_on_sigterm(), ExitStack() as stack:
+    # The stack is stopped after interruptible() ends, so that a second Ctrl-C cannot cut it short.
+    with ExitStack() as stack, interruptible():
         out.print(f"demo home: {home} (its own engines; your configured database is not used)")
         urls = embedded.acquire(home, need_database=True, need_redis=True)
         stack.callback(embedded.release, home)

@@ -34,6 +34,7 @@ DEMO_BEHAVIOUR = UserBehaviour(
     multi_device_fraction=0.05,
 )
 READY_TIMEOUT = 60.0
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 RECEIPTS_SETTLE_SECONDS = 2.0
 
 
@@ -65,17 +66,32 @@ def free_port(preferred: int) -> int:
 
 
 @contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM takes the same clean way out as Ctrl-C."""
+def interruptible() -> Iterator[None]:
+    """Inside, Ctrl-C and SIGTERM raise KeyboardInterrupt, even when a shell started the demo in
+    the background (which leaves SIGINT ignored). On the way out both are ignored, so that
+    stopping the stack cannot itself be cut short and leave children behind; the caller puts
+    the previous handlers back (``saved_signal_handlers``)."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum in HANDLED_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+@contextmanager
+def saved_signal_handlers() -> Iterator[None]:
+    previous = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def reset_state(database: Database, redis_url: str) -> None:
