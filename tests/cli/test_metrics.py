@@ -15,9 +15,12 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from models import Batch, BatchState
+from models import AnnouncementStatus, Batch, BatchState
+from simulator import FaultPlan, SimConfig
+from simulator.config import UserBehaviour
 from simulator.identity import BotIdentity
 from tests.cli.conftest import Cli
+from tests.e2e.stack import running_stack
 from tests.factories import add_announcement, add_recipients
 from tests.integration.broadcast.pipeline import start_and_plan
 from worker.config import Settings
@@ -152,3 +155,36 @@ def test_serve_answers_prometheus_and_stops_on_sigterm(
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "metrics server stopped" in out
+
+
+@pytest.mark.e2e
+def test_real_workers_count_every_429_the_provider_sent(
+    cli: Cli, settings: Settings, clean_db: Database, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+
+    config = SimConfig(
+        users=2_000,
+        behaviour=UserBehaviour.fast(),
+        faults=FaultPlan(error_rate={429: 0.1, 500: 0.05}, seed=5),
+    )
+    env = {"BLAZECAST_RETRY_BASE_SECONDS": "0.2", "BLAZECAST_RETRY_MAX_SECONDS": "1"}
+    with running_stack(settings, clean_db, tmp_path, config, env=env) as stack:
+        with clean_db.session() as session:
+            add_recipients(session, 0, user_ids=stack.sim.user_ids)
+            announcement = add_announcement(session, "Through a storm")
+        stack.wait_for(
+            lambda: stack.announcement(announcement.id).status is AnnouncementStatus.COMPLETED,
+            timeout=120,
+            what="the announcement to complete",
+        )
+        seen = stack.sim.stats()
+        cli.env["BLAZECAST_KEYSTORE"] = str(stack.sim.keystore_path)
+        found = _samples(cli.ok("metrics", "show"))
+
+    assert seen["rate_limited_429"] > 0
+    assert found[("blazecast_rate_limited_total", ())] == seen["rate_limited_429"]
+    assert (
+        found[("blazecast_provider_errors_total", (("kind", "server_error"),))]
+        == (seen["errors_sent"]["500"])
+    )
+    assert found[("blazecast_batch_retries_total", ())] >= seen["rate_limited_429"]
