@@ -60,6 +60,7 @@ def test_a_markdown_post_and_a_card_from_json_data(
 
     post_row, card_row = _announcements(clean_db)
     assert post_row.category == "PLAIN_POST" and post_row.content.startswith("# Release 2.0")
+    assert post_row.title == "Release 2.0"  # the heading, without its Markdown
     assert (card_row.category, card_row.title) == ("APP_CARD", "Sale")
     assert json.loads(decode_data(card_row.data_base64 or ""))["title"] == "Spring sale"
 
@@ -138,6 +139,8 @@ def test_dry_run_shows_audience_duration_and_preview_and_stores_nothing(
     assert figures["messages_per_minute"] == round((6000 - 200) / 60.5 * 60)
     assert figures["seconds"] == round(1000 / ((6000 - 200) / 60.5), 1)
     assert (figures["audience"], figures["skipped"], figures["stored"]) == (1000, 5, False)
+    later = cli.ok(*args, "--at", "2030-05-01 09:00", "--tz", "Europe/Paris", "--dry-run")
+    assert "starts        2030-05-01 07:00:00 UTC (2030-05-01 09:00 Europe/Paris)" in later
     assert _announcements(clean_db) == []
 
 

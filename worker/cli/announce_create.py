@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -191,7 +192,11 @@ def _dry_run(draft: Draft, as_json: bool) -> None:
     )
     if ahead:
         out.print(f"queued ahead  {render.count(ahead)} messages of announcements being sent")
-    out.print(f"starts        {render.when(scheduled_at) if scheduled_at else 'now'}")
+    starts = "now"
+    if scheduled_at is not None:
+        local = scheduled_at.astimezone(ZoneInfo(draft.time_zone))
+        starts = f"{render.when(scheduled_at)} ({local:%Y-%m-%d %H:%M} {draft.time_zone})"
+    out.print(f"starts        {starts}")
     out.print(render.message_preview(draft.category, draft.content))
 
 

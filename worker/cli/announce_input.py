@@ -101,7 +101,7 @@ def build_draft(spec: dict[str, Any], *, base: Path = Path(".")) -> Draft:
     if category:
         draft.category = str(category).strip().upper()
     draft.content = _content(kind, spec[kind], base)
-    draft.title = str(spec.get("title") or "")
+    draft.title = str(spec.get("title") or "") or _post_title(draft)
     draft.audience = parse_audience(spec.get("audience"), base)
     draft.at = str(spec["at"]) if spec.get("at") is not None else None
     draft.time_zone = str(spec.get("time_zone") or "UTC")
@@ -110,6 +110,17 @@ def build_draft(spec: dict[str, Any], *, base: Path = Path(".")) -> Draft:
     draft.rate_per_minute = _integer(rate, "rate", 0) if rate is not None else None
     draft.key = str(spec["key"]) if spec.get("key") else None
     return draft
+
+
+def _post_title(draft: Draft) -> str:
+    """A Markdown post's first line without its markup ("# Big news" reads "Big news")."""
+    if draft.category != "PLAIN_POST" or not isinstance(draft.content, str):
+        return ""
+    for line in draft.content.splitlines():
+        plain = line.strip().lstrip("#>-*_ ").rstrip("*_ ").strip()
+        if plain:
+            return plain[:80]
+    return ""
 
 
 def _content(kind: str, value: Any, base: Path) -> str | dict[str, Any] | list[Any]:
