@@ -130,19 +130,17 @@ def _arguments(draft: Draft) -> dict[str, Any]:
 def _create(draft: Draft, *, schedule: bool, as_json: bool) -> None:
     db = context.database()
     blazecast = Blazecast(context.settings(), database=db)
-    existing = blazecast.find(draft.key) if draft.key is not None else None
     if draft.key is not None and schedule:
         enqueued = blazecast.enqueue(key=draft.key, **_arguments(draft))
         info, created = enqueued.announcement, enqueued.created
-    elif existing is not None:
+    elif draft.key is not None and (existing := blazecast.find(draft.key)) is not None:
         info, created = existing, False
     else:
-        created = True
         with db.session() as session:
             announcement = service.create_announcement(
                 session, **_arguments(draft), idempotency_key=draft.key, schedule=schedule
             )
-            info = progress.info_of(announcement)
+            info, created = progress.info_of(announcement), True
     if as_json:
         render.echo_json({**info.to_json(), "created": created})
         return

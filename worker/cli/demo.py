@@ -28,6 +28,7 @@ from worker.cli.demo_stack import (
     DEMO_BEHAVIOUR,
     RECEIPTS_SETTLE_SECONDS,
     Demo,
+    DemoFailed,
     free_port,
     interruptible,
     reset_state,
@@ -161,7 +162,8 @@ def _run(
             key=f"demo-{uuid.uuid4()}",
             title=f"blazecast demo ({category})",
         )
-        final = _follow(run, enqueued.id, out)
+        # Three times the time the quota needs, and a minute for the stack to warm up.
+        final = _follow(run, enqueued.id, out, timeout=60 + 3 * 60 * users / quota)
         _summary(run, final, quota, out)
         if keep:
             _keep_running(run, env, out)
@@ -175,14 +177,20 @@ def _import_users(run: Demo, out: Any) -> None:
     out.print(f"imported {render.count(report.inserted)} users from {users_csv}")
 
 
-def _follow(run: Demo, announcement_id: uuid.UUID, out: Any) -> AnnouncementInfo:
+def _follow(run: Demo, announcement_id: uuid.UUID, out: Any, timeout: float) -> AnnouncementInfo:
     """Live progress until sent, then until the receipts stop coming."""
+    deadline = time.monotonic() + timeout
     meter = RateMeter(window=3.0)
     settled_since: float | None = None
     last_seen: tuple[int, int] = (-1, -1)
     with Live(console=out, auto_refresh=False) as live:
         while True:
             run.check_children()
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    f"the announcement did not finish in {timeout:.0f} s; "
+                    f"the logs are in {run.home / 'logs'}"
+                )
             with run.database.session() as session:
                 info = progress.get_info(session, announcement_id)
             rate = meter.add(time.monotonic(), info.finished)
