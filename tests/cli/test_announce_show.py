@@ -184,3 +184,15 @@ def _status(database: Database, announcement_id: uuid.UUID) -> AnnouncementStatu
         found = session.get(Announcement, announcement_id)
         assert found is not None
         return found.status
+
+
+def test_a_users_history_shows_what_happened_to_each_announcement(cli: Cli, sent: tuple) -> None:
+    announcement_id, users = sent
+    blocked = json.loads(cli.ok("users", "show", users[0], "--json"))
+    reader = json.loads(cli.ok("users", "show", users[2], "--json"))
+
+    assert [(r["announcement"], r["state"]) for r in blocked["recent"]] == [
+        (str(announcement_id), "failed")
+    ]
+    assert blocked["status"] == "unreachable"  # a 403 means the user blocked the bot
+    assert reader["recent"][0]["state"] == "read" and reader["recent"][0]["sent_at"]
