@@ -83,8 +83,12 @@ class ImRestConfig:
     partial_execution: bool = False
     # Authentication failures as HTTP 401/403 (with the envelope) instead of HTTP 200.
     auth_http_status: bool = False
-    # Pagination: msg_id_start inclusive (default) or exclusive.
-    page_inclusive: bool = True
+    # Pagination (§6 item 12), three self-consistent cursor styles:
+    # "inclusive": msg_id_start is inclusive and next_msg_id the next message not yet returned;
+    # "exclusive": msg_id_start is exclusive and next_msg_id the oldest message returned;
+    # "overlap": msg_id_start is inclusive and next_msg_id the oldest message returned, so
+    # each page repeats the last message of the previous one.
+    paging: Literal["inclusive", "exclusive", "overlap"] = "inclusive"
     # Recalled messages: hidden from GET /message/conversation, or kept and flagged.
     keep_recalled: bool = False
     # GET /message/ack: also marks older messages to the same recipient READ.
@@ -106,6 +110,8 @@ class ImRestConfig:
             raise ValueError("dedup_window_seconds must not be negative")
         if self.dedup_conflict not in ("dedup", "reject"):
             raise ValueError("dedup_conflict must be 'dedup' or 'reject'")
+        if self.paging not in ("inclusive", "exclusive", "overlap"):
+            raise ValueError("paging must be 'inclusive', 'exclusive' or 'overlap'")
         if self.msg_ids not in ("single", "never"):
             raise ValueError("msg_ids must be 'single' or 'never'")
         if self.rate_limit_per_second is not None and self.rate_limit_per_second <= 0:

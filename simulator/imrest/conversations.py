@@ -37,7 +37,7 @@ def get_conversation(core: ImRestCore, actor: Actor, query: Mapping[str, str]) -
         key,
         start,
         limit,
-        inclusive=core.config.page_inclusive,
+        paging=core.config.paging,
         show_recalled=core.config.keep_recalled,
     )
     now = core.clock()

@@ -45,7 +45,6 @@ class Stats:
         code: int | None,
         http_status: int,
         fault: str = "none",
-        transaction_id: int | None = None,
     ) -> None:
         """One request got its answer (or, for a dropped reply, none: `http_status` 0)."""
         if code is not None:
@@ -59,7 +58,6 @@ class Stats:
                 "code": code,
                 "http_status": http_status,
                 "fault": fault,
-                "transaction_id": transaction_id,
             }
         )
 

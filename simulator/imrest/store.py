@@ -85,16 +85,20 @@ class MessageStore:
         return message
 
     def page(
-        self, key: ConversationKey, start: int, limit: int, *, inclusive: bool, show_recalled: bool
+        self, key: ConversationKey, start: int, limit: int, *, paging: str, show_recalled: bool
     ) -> Page:
-        """Up to `limit` messages from `start` (0: the newest) toward older ones."""
+        """Up to `limit` messages from `start` (0: the newest) toward older ones.
+
+        `paging` is the cursor style of `ImRestConfig.paging`; each style's `next_msg_id`
+        fits its own reading of `msg_id_start`, so a client that follows it misses nothing.
+        """
         ids = self._by_conversation.get(key, [])
         if start == 0:
             index = len(ids) - 1
-        elif inclusive:
-            index = bisect_right(ids, start) - 1
-        else:
+        elif paging == "exclusive":
             index = bisect_left(ids, start) - 1
+        else:
+            index = bisect_right(ids, start) - 1
         taken: list[Message] = []
         while index >= 0 and len(taken) < limit:
             message = self.messages[ids[index]]
@@ -105,7 +109,9 @@ class MessageStore:
             index -= 1
         if index < 0:
             return Page(taken, 0, True)
-        return Page(taken, ids[index], False)
+        if paging == "inclusive":
+            return Page(taken, ids[index], False)
+        return Page(taken, taken[-1].msg_id, False)
 
     def in_conversation(self, key: ConversationKey) -> Iterable[Message]:
         return (self.messages[msg_id] for msg_id in self._by_conversation.get(key, []))

@@ -61,14 +61,21 @@ def test_msg_id_start_is_inclusive_by_default(chat: tuple[ImRestSimulator, Api, 
     assert [m["msg_id"] for m in data["messages"]] == [ids[3], ids[2]]
 
 
-def test_the_exclusive_switch(
-    make_sim: Callable[..., ImRestSimulator], make_api: Callable[[ImRestSimulator], Api]
+@pytest.mark.parametrize(("paging", "second_page"), [("exclusive", [1, 0]), ("overlap", [2, 1])])
+def test_the_other_cursor_styles_lose_nothing(
+    make_sim: Callable[..., ImRestSimulator],
+    make_api: Callable[[ImRestSimulator], Api],
+    paging: str,
+    second_page: list[int],
 ) -> None:
-    sim = make_sim(page_inclusive=False)
+    sim = make_sim(paging=paging)
     api = make_api(sim)
-    ids = [api.send([sim.user_ids[0]])["msg_ids"][0] for _ in range(3)]
-    data = api.page(sim.sender_id, sim.user_ids[0], start=ids[2], limit=5)["data"]
-    assert [m["msg_id"] for m in data["messages"]] == [ids[1], ids[0]] and data["is_last"] is True
+    ids = [api.send([sim.user_ids[0]])["msg_ids"][0] for _ in range(4)]
+    first = api.page(sim.sender_id, sim.user_ids[0], limit=2)["data"]
+    assert [m["msg_id"] for m in first["messages"]] == [ids[3], ids[2]]
+    assert first["next_msg_id"] == ids[2]  # the oldest message returned
+    second = api.page(sim.sender_id, sim.user_ids[0], start=first["next_msg_id"], limit=2)["data"]
+    assert [m["msg_id"] for m in second["messages"]] == [ids[i] for i in second_page]
 
 
 def test_new_messages_do_not_shift_older_pages(

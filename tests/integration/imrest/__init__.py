@@ -1,0 +1,1 @@
+"""The IM REST client against the fake IM REST server, over real loopback sockets."""
