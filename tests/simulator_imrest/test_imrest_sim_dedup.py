@@ -71,11 +71,11 @@ def test_a_refused_request_is_not_remembered(api: Api, sim: ImRestSimulator) -> 
 def test_the_window_expires(
     make_sim: Callable[..., ImRestSimulator], make_api: Callable[[ImRestSimulator], Api]
 ) -> None:
-    sim = make_sim(dedup_window_seconds=0.3)
+    sim = make_sim(dedup_window_seconds=0.8)
     api = make_api(sim)
     api.send([sim.user_ids[0]], transaction_id=11)
     api.send([sim.user_ids[0]], transaction_id=11)
-    time.sleep(0.4)
+    time.sleep(0.9)
     api.send([sim.user_ids[0]], transaction_id=11)
     assert len(sim.messages_to(sim.user_ids[0])) == 2
     dedup = sim.stats()["dedup"]

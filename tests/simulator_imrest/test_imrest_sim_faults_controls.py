@@ -87,7 +87,7 @@ def test_the_rate_limit_answers_429_with_retry_after(
     codes = [api.call("GET", "/message/unread", user_id=sim.user_ids[0]) for _ in range(3)]
     assert [r.status_code for r in codes] == [200, 200, 429]
     assert codes[2].json() == {"code": 429, "data": None, "message": "Too many requests"}
-    assert codes[2].headers["Retry-After"] == "2"
+    assert codes[2].headers["Retry-After"] in ("1", "2")  # whole seconds, rounded up
     assert sim.stats()["rate_limited_429"] == 1
 
 

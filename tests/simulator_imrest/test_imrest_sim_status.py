@@ -17,7 +17,7 @@ def status_seen_by(api: Api, viewer: int, opposite: int, msg_id: int) -> str:
 def test_an_online_recipient_delivers_then_reads(
     make_sim: Callable[..., ImRestSimulator], make_api: Callable[[ImRestSimulator], Api]
 ) -> None:
-    sim = make_sim(behaviour=RecipientBehaviour(delivery_delay=0.3, read_delay=0.3))
+    sim = make_sim(behaviour=RecipientBehaviour(delivery_delay=0.6, read_delay=0.6))
     api = make_api(sim)
     [msg_id] = api.send([sim.user_ids[0]], from_user_id=sim.sender_id)["msg_ids"]
     assert sim.message(msg_id)["status"] == "UNREAD"
