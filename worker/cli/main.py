@@ -7,7 +7,6 @@ on stderr with exit code 1 or 2; only real bugs show a traceback.
 from __future__ import annotations
 
 import sys
-from types import ModuleType
 
 import click
 
@@ -28,31 +27,23 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from worker.cli import db, engines, processes
+    # Imported here, not at module level, so that `blazecast --help` stays fast.
+    from simulator.cli import simulator_command
+    from simulator.imrest.cli import imrest_simulator_command
+    from worker.cli import announce, db, demo, engines, metrics, processes, users
 
-    cli.add_command(db.db)
-    cli.add_command(engines.engines)
-    for command in processes.COMMANDS:
+    for command in (
+        db.db,
+        engines.engines,
+        *processes.COMMANDS,
+        *users.COMMANDS,
+        *announce.COMMANDS,
+        *demo.COMMANDS,
+        *metrics.COMMANDS,
+        simulator_command,
+        imrest_simulator_command,
+    ):
         cli.add_command(command)
-    simulator = _optional("simulator.cli")
-    if simulator is not None:
-        cli.add_command(simulator.simulator_command)
-    for module_name in ("users", "announce", "demo", "metrics"):
-        module = _optional(f"worker.cli.{module_name}")
-        if module is not None:
-            for command in module.COMMANDS:
-                cli.add_command(command)
-
-
-def _optional(name: str) -> ModuleType | None:
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name == name:
-            return None
-        raise
 
 
 def main() -> None:
