@@ -127,11 +127,15 @@ def running_stack(
     queue_receipts: bool = False,
     seed: int = 1,
     start_processes: bool = True,
+    run_name: str = "run",
 ) -> Iterator[BenchStack]:
-    """Engines, simulator, recipients and (unless ``start_processes=False``) the processes."""
+    """Engines, simulator, recipients and (unless ``start_processes=False``) the processes.
+
+    Logs and files go to ``<engines home>/<run_name>``, emptied first (name runs apart to keep
+    each one's logs)."""
     engines = BenchEngines.start(name)
-    workdir = engines.home / "run"
-    shutil.rmtree(workdir, ignore_errors=True)  # the last run's logs and users
+    workdir = engines.home / run_name
+    shutil.rmtree(workdir, ignore_errors=True)
     sim = SimulatorProcess.start(
         workdir,
         write_users_file(audience, workdir / "users.csv"),

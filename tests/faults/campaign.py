@@ -54,6 +54,10 @@ class Scenario:
     # it): the provider then sees a message id again, and shows it once. Otherwise a re-send is
     # a bug.
     may_resend: bool = False
+    # Receipts a SIGKILLed listener had buffered (it flushes every 0.5 s) are gone for good: the
+    # provider never pushes a receipt twice (mixin-protocol.md §3.5). At most this many may be
+    # missing; how many were is reported either way.
+    receipts_lost_at_most: int = 0
 
 
 def _counts(stack: BenchStack, announcement_id: Any) -> dict[str, int]:
@@ -113,6 +117,7 @@ def run_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0) -> di
         faults=faults,
         queue_receipts=scenario.queue_receipts,
         seed=seed,
+        run_name=f"runs/{scenario.name}",
     ) as stack:
         finished = threading.Event()
         context = FaultContext(stack, random.Random(seed), finished, RECIPIENTS)
@@ -186,7 +191,7 @@ def _judge(
         "delivered": seen["messages_delivered"] - done.delivered,
         "read": seen["messages_read"] - done.read,
     }
-    if any(lost_receipts.values()):
+    if sum(lost_receipts.values()) > scenario.receipts_lost_at_most:
         problems.append(f"receipts pushed but not recorded: {lost_receipts}")
     if seen["duplicate_message_ids"] and not scenario.may_resend:
         problems.append(f"{seen['duplicate_message_ids']} message ids re-sent with no fault to cause it")
