@@ -211,7 +211,14 @@ class BatchSender:
         except PermanentError as error:
             if isinstance(error, Unauthorized):
                 raise
+            blamed = next((m for m in chunk if m.message_id == error.blamed_message_id), None)
+            if blamed is not None and len(chunk) > 1:
+                # The provider named the culprit: fail it alone and send the rest at once.
+                failed = self._fail_one(lease, by_id[blamed.message_id], error)
+                sent, more_failed = self._deliver(lease, by_id, [m for m in chunk if m != blamed])
+                return sent, failed + more_failed
             if len(chunk) > 1:
+                # Otherwise bisect: ~2·log2(n) requests find one bad message among n.
                 middle = len(chunk) // 2
                 left = self._deliver(lease, by_id, chunk[:middle])
                 right = self._deliver(lease, by_id, chunk[middle:])

@@ -11,7 +11,12 @@ from worker.db import resolve_urls
 
 @click.group()
 def db() -> None:
-    """The database schema (Alembic migrations)."""
+    """The database schema (Alembic migrations).
+
+    \b
+    Example:
+      blazecast db upgrade && blazecast db check
+    """
 
 
 @db.command()

@@ -10,7 +10,12 @@ from worker.config import get_settings
 
 @click.group()
 def engines() -> None:
-    """The embedded engines under BLAZECAST_HOME."""
+    """The embedded Postgres and Redis under BLAZECAST_HOME, used when no URL is configured.
+
+    \b
+    Example:
+      blazecast engines stop
+    """
 
 
 @engines.command()

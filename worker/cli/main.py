@@ -49,12 +49,17 @@ def _register() -> None:
 def main() -> None:
     _register()
     try:
-        cli.main(standalone_mode=False)
+        result = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        # One line, with where to look, instead of click's three-line usage block.
+        command = error.ctx.command_path if error.ctx else "blazecast"
+        click.echo(f"error: {error.format_message()} (see '{command} --help')", err=True)
+        sys.exit(error.exit_code)
     except click.ClickException as error:
-        error.show()
+        click.echo(f"error: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
     except errors.OPERATOR_ERRORS as error:
         click.echo(f"error: {errors.describe(error)}", err=True)
@@ -62,3 +67,5 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    if isinstance(result, int) and result != 0:
+        sys.exit(result)  # a command that ended with ctx.exit(code)

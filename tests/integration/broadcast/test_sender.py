@@ -289,3 +289,21 @@ def test_cancel_during_a_send_counts_every_recipient_once(
         assert reaper.close_abandoned(session) == 1
     closed = _announcement(clean_db, second.id)
     assert closed.sent + closed.skipped == closed.total == 300
+
+
+def test_a_named_culprit_is_failed_without_bisecting(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    announcement = _setup(clean_db, 100)
+    with clean_db.session() as session:
+        blocked = session.execute(
+            select(Delivery.message_id).order_by(Delivery.id).offset(61).limit(1)
+        ).scalar_one()
+    fake = FakeTransport()
+    fake.fail_for(
+        str(blocked),
+        Forbidden("Forbidden.", code=403, extra={"message_id": str(blocked)}),
+    )
+    drive(clean_db, make_sender(clean_db, fake, redis_client))
+    assert len(fake.calls) == 2  # the batch, then the 99 others: no bisection
+    assert _states(clean_db, announcement.id) == {DeliveryState.SENT: 99, DeliveryState.FAILED: 1}
