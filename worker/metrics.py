@@ -44,7 +44,6 @@ from worker.messaging import errors
 from worker.messaging.transport import OutgoingMessage, Transport
 from worker.queues import ALL_QUEUES
 from worker.ratelimit import BucketSpec, TokenBuckets
-from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -111,18 +110,6 @@ class CountingTransport:
 
     def close(self) -> None:
         self.inner.close()
-
-
-def count_provider_errors(runtime: Runtime) -> None:
-    """Wrap a worker's transport in ``CountingTransport`` before its sender is built.
-
-    Called from the ``task_prerun`` signal of sending workers (``blazecast worker``); once a
-    sender exists it keeps the transport it was built with, so this only acts before.
-    """
-    built = runtime.__dict__
-    if "sender" in built or isinstance(built.get("transport"), CountingTransport):
-        return
-    runtime.transport = CountingTransport(runtime.transport, runtime.redis)
 
 
 class BlazecastCollector(Collector):

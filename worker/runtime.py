@@ -72,15 +72,18 @@ class Runtime:
 
     @functools.cached_property
     def transport(self) -> Transport:
+        """The configured transport, counting the provider's errors by kind for the metrics."""
         from worker.messaging.factory import make_transport
+        from worker.metrics import CountingTransport
 
-        return make_transport(
+        transport = make_transport(
             self.settings.transport,
             self.keystore,
             api_url=self.settings.mixin_api_url,
             blaze_url=self.settings.mixin_blaze_url,
             timeout=self.settings.request_timeout,
         )
+        return CountingTransport(transport, self.redis)
 
     @functools.cached_property
     def sender(self) -> BatchSender:

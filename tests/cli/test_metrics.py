@@ -28,7 +28,7 @@ from worker.db import Database
 from worker.messaging.errors import RateLimited, ServerError
 from worker.messaging.fake import FakeTransport
 from worker.messaging.transport import OutgoingMessage
-from worker.metrics import COUNTERS_KEY, CountingTransport, count_provider_errors
+from worker.metrics import COUNTERS_KEY, CountingTransport
 from worker.queues import SEND_QUEUE
 from worker.ratelimit import TokenBuckets, quota_spec
 from worker.runtime import Runtime
@@ -113,15 +113,15 @@ def test_sending_workers_count_provider_errors_by_kind(redis_client: redis.Redis
     assert len(fake.batches) == 1
 
 
-def test_a_worker_runtime_is_wrapped_only_before_its_sender_exists(
-    settings: Settings, redis_client: redis.Redis
+def test_a_worker_runtime_sends_through_the_counting_transport(
+    settings: Settings, tmp_path: Path
 ) -> None:
-    runtime = Runtime(settings)
-    runtime.transport = FakeTransport()
-    count_provider_errors(runtime)
-    count_provider_errors(runtime)  # twice is harmless
+    from simulator import SimConfig, Simulator
+
+    keystore = Simulator(SimConfig(users=0)).write_keystore(tmp_path / "keystore.json")
+    runtime = Runtime(settings.model_copy(update={"keystore": keystore}))
     assert isinstance(runtime.transport, CountingTransport)
-    assert isinstance(runtime.transport.inner, FakeTransport)
+    assert runtime.sender.transport is runtime.transport
     runtime.close()
 
 

@@ -6,8 +6,6 @@ same command works on a laptop (embedded engines) and in docker compose (URLs fr
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 from celery import Celery
 
@@ -51,7 +49,6 @@ def worker(queues: str, concurrency: int, hostname: str | None, loglevel: str | 
     app = _app()
     if "blazecast.send" in queues:
         _ = app.blazecast_runtime.keystore  # fail now, in one line, if the key is unusable
-        _count_provider_errors()
     argv = [
         "worker",
         "-Q",
@@ -66,20 +63,6 @@ def worker(queues: str, concurrency: int, hostname: str | None, loglevel: str | 
     if hostname:
         argv += ["-n", hostname]
     app.worker_main(argv)
-
-
-def _count_provider_errors() -> None:
-    """Count the provider's errors (429s, …) of this worker's sends for the metrics exporter."""
-    from celery.signals import task_prerun
-
-    from worker.celery_app import runtime_of
-    from worker.metrics import count_provider_errors
-
-    def before_task(sender: Any = None, **_: Any) -> None:
-        if getattr(sender, "name", None) == "blazecast.send_batch":
-            count_provider_errors(runtime_of(sender.app))
-
-    task_prerun.connect(before_task, weak=False)
 
 
 @click.command()
