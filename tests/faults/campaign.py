@@ -147,6 +147,18 @@ def run_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0) -> di
     return _judge(scenario, audience.reachable, len(audience.blocked), seconds, done, seen, counts, context.log)
 
 
+def unfinished(scenario: Scenario, error: BaseException) -> dict[str, Any]:
+    """The summary row of a scenario that did not finish (it timed out, or the stack broke)."""
+    return {
+        "scenario": scenario.name,
+        "what": scenario.what,
+        "recipients": RECIPIENTS,
+        "seconds_to_complete": None,
+        "problems": [f"did not finish: {type(error).__name__}: {str(error).splitlines()[0]}"],
+        "events": [],
+    }
+
+
 def _status(stack: BenchStack, announcement_id: Any) -> AnnouncementStatus | None:
     try:
         return stack.announcement(announcement_id).status

@@ -23,7 +23,7 @@ def campaign_results() -> Iterator[list[dict[str, Any]]]:
         return
     reference = next((r for r in results if r["scenario"] == "fault_free"), None)
     for result in results:
-        if reference is not None:
+        if reference is not None and result["seconds_to_complete"] is not None:
             result["time_vs_fault_free"] = round(
                 result["seconds_to_complete"] / reference["seconds_to_complete"], 2
             )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.faults import injectors
-from tests.faults.campaign import Scenario, run_scenario
+from tests.faults.campaign import Scenario, run_scenario, unfinished
 
 pytestmark = pytest.mark.faults
 
@@ -69,6 +69,10 @@ SCENARIOS = [
 def test_every_reachable_recipient_is_served_exactly_once(
     scenario: Scenario, campaign_results: list[dict[str, Any]]
 ) -> None:
-    result = run_scenario(scenario, seed=SEED)
+    try:
+        result = run_scenario(scenario, seed=SEED)
+    except (TimeoutError, RuntimeError) as error:
+        campaign_results.append(unfinished(scenario, error))
+        raise
     campaign_results.append(result)
     assert not result["problems"], f"{scenario.name}: {result['problems']}\n{result['events']}"
