@@ -93,7 +93,9 @@ class TokenVerifier:
             session = _Session(identity, identity.session_public_key, rsa_public)
             self._sessions[(identity.bot_id, identity.session_id)] = session
 
-    def verify(self, authorization: str | None, expected_sig: str, now: float) -> tuple[str, dict[str, Any]]:
+    def verify(
+        self, authorization: str | None, expected_sig: str, now: float
+    ) -> tuple[str, dict[str, Any]]:
         """The bot id and claims of a valid `Authorization: Bearer …` value, else AuthError."""
         if not authorization:
             raise AuthError("no Authorization header")

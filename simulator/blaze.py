@@ -123,7 +123,9 @@ async def _serve(core: SimulatorCore, connection: Connection) -> None:
             return
 
 
-async def _refuse_frame(core: SimulatorCore, ws: web.WebSocketResponse, reason: str, code: int) -> None:
+async def _refuse_frame(
+    core: SimulatorCore, ws: web.WebSocketResponse, reason: str, code: int
+) -> None:
     logger.info("closing a websocket after a bad frame: %s", reason)
     if core.config.bad_frame_error_first:
         error = ApiError(400, {"reason": reason})
@@ -132,12 +134,20 @@ async def _refuse_frame(core: SimulatorCore, ws: web.WebSocketResponse, reason: 
     await ws.close(code=code, message=reason.encode()[:120])
 
 
-def _dispatch(core: SimulatorCore, connection: Connection, envelope: dict[str, Any], size: int) -> None:
+def _dispatch(
+    core: SimulatorCore, connection: Connection, envelope: dict[str, Any], size: int
+) -> None:
     core.stats.requests["blaze"] += 1
     request_id, action = envelope.get("id"), envelope.get("action")
     if not isinstance(request_id, str) or not isinstance(action, str):
         error = ApiError(400, {"reason": "a request needs a string id and action"})
-        _send_error(core, connection, request_id if isinstance(request_id, str) else ZERO_UUID, "ERROR", error)
+        _send_error(
+            core,
+            connection,
+            request_id if isinstance(request_id, str) else ZERO_UUID,
+            "ERROR",
+            error,
+        )
         return
     params = envelope.get("params")
     bot_id = connection.bot_id
@@ -147,15 +157,25 @@ def _dispatch(core: SimulatorCore, connection: Connection, envelope: dict[str, A
             if not isinstance(messages, list):
                 raise invalid_field("messages", "params.messages must be a list")
             outcome = core.send(
-                bot_id, messages, size, transport="blaze", plain_only=core.config.plain_only_websocket_batch
+                bot_id,
+                messages,
+                size,
+                transport="blaze",
+                plain_only=core.config.plain_only_websocket_batch,
             )
             _answer_send(core, connection, request_id, action, outcome, lambda: None)
         elif action == "CREATE_MESSAGE":
             outcome = core.send(bot_id, [params], size, transport="blaze")
             records = outcome.records or []
             _answer_send(
-                core, connection, request_id, action, outcome,
-                lambda: sent_view(bot_id, records[0].message_id, rfc3339(records[0].accepted_at_ns)),
+                core,
+                connection,
+                request_id,
+                action,
+                outcome,
+                lambda: sent_view(
+                    bot_id, records[0].message_id, rfc3339(records[0].accepted_at_ns)
+                ),
             )
         elif action == "LIST_PENDING_MESSAGES":
             connection.send(encode_frame(reply(request_id, action)))
@@ -174,7 +194,9 @@ def _dispatch(core: SimulatorCore, connection: Connection, envelope: dict[str, A
         _send_error(core, connection, request_id, action, error)
 
 
-def _send_error(core: SimulatorCore, connection: Connection, request_id: str, action: str, error: ApiError) -> None:
+def _send_error(
+    core: SimulatorCore, connection: Connection, request_id: str, action: str, error: ApiError
+) -> None:
     core.stats.error_sent(error.code)
     connection.send(encode_frame(error_reply(request_id, action, error)))
 

@@ -47,46 +47,128 @@ def _fault_plan(text: str | None) -> FaultPlan:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=7000, show_default=True, type=int, help="Port (0 = any free port).")
 @click.option("--users", default=1000, show_default=True, type=int, help="Users to generate.")
-@click.option("--users-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Load users from a CSV (user_id header) or JSON list instead of generating them.")
-@click.option("--users-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the users as CSV with a user_id header (for `blazecast users import`).")
-@click.option("--keystore-out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path(".blazecast/simulator/keystore.json"), show_default=True,
-              help="Where to write the bot keystore the simulator accepts.")
-@click.option("--keystore-format", type=click.Choice(["current", "legacy"]), default="current",
-              show_default=True, help="current: app_id/session_private_key; legacy: client_id/private_key.")
-@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same bot and users.")
+@click.option(
+    "--users-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Load users from a CSV (user_id header) or JSON list instead of generating them.",
+)
+@click.option(
+    "--users-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the users as CSV with a user_id header (for `blazecast users import`).",
+)
+@click.option(
+    "--keystore-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".blazecast/simulator/keystore.json"),
+    show_default=True,
+    help="Where to write the bot keystore the simulator accepts.",
+)
+@click.option(
+    "--keystore-format",
+    type=click.Choice(["current", "legacy"]),
+    default="current",
+    show_default=True,
+    help="current: app_id/session_private_key; legacy: client_id/private_key.",
+)
+@click.option(
+    "--seed", default=1, show_default=True, type=int, help="Same seed, same bot and users."
+)
 @click.option("--bots", default=1, show_default=True, type=int, help="Number of simulated bots.")
-@click.option("--quota-per-minute", default=100_000, show_default=True, type=int,
-              help="Messages per bot per rolling window before 429.")
-@click.option("--quota-window", default=60.0, show_default=True, type=float,
-              help="Length of the rolling quota window, in seconds.")
-@click.option("--read-probability", default=0.7, show_default=True, type=float,
-              help="Chance that a reading user reads a given message.")
-@click.option("--never-read-fraction", default=0.1, show_default=True, type=float,
-              help="Users who never read anything.")
-@click.option("--blocked-fraction", default=0.01, show_default=True, type=float,
-              help="Users who blocked the bot (sending to them is 403).")
-@click.option("--delivery-median", default=0.3, show_default=True, type=float,
-              help="Median seconds until a device stores a message (lognormal).")
-@click.option("--read-median", default=5.0, show_default=True, type=float,
-              help="Median seconds from delivery to read (lognormal).")
-@click.option("--multi-device-fraction", default=0.05, show_default=True, type=float,
-              help="Users with several devices (one DELIVERED receipt each).")
-@click.option("--duplicate-receipts", default=0.0, show_default=True, type=float,
-              help="Chance that a message gets one receipt twice.")
-@click.option("--out-of-order", default=0.0, show_default=True, type=float,
-              help="Chance that READ arrives before DELIVERED.")
-@click.option("--fast", is_flag=True, help="Test preset: delays under 0.2 s, all read, none blocked.")
-@click.option("--queue-receipts", is_flag=True,
-              help="Keep receipts while the bot has no listening connection (default: drop them).")
+@click.option(
+    "--quota-per-minute",
+    default=100_000,
+    show_default=True,
+    type=int,
+    help="Messages per bot per rolling window before 429.",
+)
+@click.option(
+    "--quota-window",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Length of the rolling quota window, in seconds.",
+)
+@click.option(
+    "--read-probability",
+    default=0.7,
+    show_default=True,
+    type=float,
+    help="Chance that a reading user reads a given message.",
+)
+@click.option(
+    "--never-read-fraction",
+    default=0.1,
+    show_default=True,
+    type=float,
+    help="Users who never read anything.",
+)
+@click.option(
+    "--blocked-fraction",
+    default=0.01,
+    show_default=True,
+    type=float,
+    help="Users who blocked the bot (sending to them is 403).",
+)
+@click.option(
+    "--delivery-median",
+    default=0.3,
+    show_default=True,
+    type=float,
+    help="Median seconds until a device stores a message (lognormal).",
+)
+@click.option(
+    "--read-median",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Median seconds from delivery to read (lognormal).",
+)
+@click.option(
+    "--multi-device-fraction",
+    default=0.05,
+    show_default=True,
+    type=float,
+    help="Users with several devices (one DELIVERED receipt each).",
+)
+@click.option(
+    "--duplicate-receipts",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Chance that a message gets one receipt twice.",
+)
+@click.option(
+    "--out-of-order",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Chance that READ arrives before DELIVERED.",
+)
+@click.option(
+    "--fast", is_flag=True, help="Test preset: delays under 0.2 s, all read, none blocked."
+)
+@click.option(
+    "--queue-receipts",
+    is_flag=True,
+    help="Keep receipts while the bot has no listening connection (default: drop them).",
+)
 @click.option("--accept-rs512", is_flag=True, help="Also accept RS512 tokens of a legacy RSA key.")
-@click.option("--strict-iat", is_flag=True, help="Also reject tokens issued more than 5 minutes ago.")
-@click.option("--faults", "faults_text", metavar="JSON|@FILE",
-              help="Fault plan, as POST /_sim/faults takes it.")
-@click.option("--log-level", default="WARNING", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option(
+    "--strict-iat", is_flag=True, help="Also reject tokens issued more than 5 minutes ago."
+)
+@click.option(
+    "--faults",
+    "faults_text",
+    metavar="JSON|@FILE",
+    help="Fault plan, as POST /_sim/faults takes it.",
+)
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+)
 def simulator_command(**options: Any) -> None:
     """Run a local Mixin Messenger server: the Blaze websocket at /, the HTTP API beside it,
     DELIVERED/READ receipts from simulated users, injected faults, and GET /_sim/stats.
@@ -94,7 +176,9 @@ def simulator_command(**options: Any) -> None:
     It prints its URLs and the path of a keystore it accepts, then serves until Ctrl-C or
     SIGTERM.
     """
-    logging.basicConfig(level=options["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=options["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     behaviour_knobs = {
         "read_probability": options["read_probability"],
         "never_read_fraction": options["never_read_fraction"],
@@ -136,7 +220,9 @@ def simulator_command(**options: Any) -> None:
     try:
         sim.start()
     except OSError as error:
-        raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {error}") from None
+        raise click.ClickException(
+            f"cannot listen on {config.host}:{config.port}: {error}"
+        ) from None
     try:
         if options["keystore_format"] != "current":
             sim.write_keystore(sim.keystore_path, options["keystore_format"])

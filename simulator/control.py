@@ -25,7 +25,9 @@ async def _json(request: web.Request) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError):
-        raise web.HTTPBadRequest(text='{"error": "the body is not JSON"}', content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text='{"error": "the body is not JSON"}', content_type="application/json"
+        ) from None
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -64,7 +66,9 @@ async def get_user(request: web.Request) -> web.Response:
     user = core.population.users.get(request.match_info["user_id"])
     if user is None:
         return _error(404, "unknown user")
-    contacts = [bot for bot in core.identities if core.population.conversation_of(bot, user.user_id)]
+    contacts = [
+        bot for bot in core.identities if core.population.conversation_of(bot, user.user_id)
+    ]
     return web.json_response(
         {
             "user_id": user.user_id,
@@ -83,7 +87,9 @@ async def post_user_message(request: web.Request) -> web.Response:
     if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
         return _error(400, 'the body must be {"text": "..."}')
     try:
-        created = request.app[CORE_KEY].user_says(request.match_info["user_id"], raw["text"], raw.get("bot_id"))
+        created = request.app[CORE_KEY].user_says(
+            request.match_info["user_id"], raw["text"], raw.get("bot_id")
+        )
     except ValueError as error:
         return _error(400, str(error))
     return web.json_response({"messages": created})

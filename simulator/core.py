@@ -43,7 +43,9 @@ class SendOutcome:
 class SimulatorCore:
     """Everything one running simulator knows; not thread-safe, lives on its event loop."""
 
-    def __init__(self, config: SimConfig, identities: list[BotIdentity], population: Population) -> None:
+    def __init__(
+        self, config: SimConfig, identities: list[BotIdentity], population: Population
+    ) -> None:
         self.config = config
         self.identities = {identity.bot_id: identity for identity in identities}
         self.default_bot_id = identities[0].bot_id
@@ -56,7 +58,12 @@ class SimulatorCore:
         self.faults = FaultInjector(config.faults)
         self.inbox = Inbox(config.user_message_retention_seconds)
         self.receipts = ReceiptScheduler(
-            config.behaviour, self.ledger, self.stats, self.hub, seed=config.seed, started_at=self.started_at
+            config.behaviour,
+            self.ledger,
+            self.stats,
+            self.hub,
+            seed=config.seed,
+            started_at=self.started_at,
         )
         self.intake = MessageIntake(config, population, self.ledger, self.stats, self.receipts)
         self._verifier = TokenVerifier(
@@ -105,7 +112,13 @@ class SimulatorCore:
     # -- the bot sends ----------------------------------------------------------------------
 
     def send(
-        self, bot_id: str, objects: list[Any], body_bytes: int, *, transport: str, plain_only: bool = False
+        self,
+        bot_id: str,
+        objects: list[Any],
+        body_bytes: int,
+        *,
+        transport: str,
+        plain_only: bool = False,
     ) -> SendOutcome:
         """One sending request: draw its fault, then accept the batch unless the fault forbids."""
         self.stats.saw_batch(len(objects), body_bytes)
@@ -127,7 +140,9 @@ class SimulatorCore:
     def acknowledge(self, bot_id: str, entries: object) -> list[dict[str, Any]]:
         """Apply acks `[{message_id, status}, …]` (≤ the configured maximum); returns them."""
         if not isinstance(entries, list) or len(entries) > self.config.max_acknowledgements:
-            raise invalid_field("messages", f"must be a list of at most {self.config.max_acknowledgements} acks")
+            raise invalid_field(
+                "messages", f"must be a list of at most {self.config.max_acknowledgements} acks"
+            )
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not is_lowercase_uuid(entry.get("message_id")):
                 raise invalid_field("message_id", "must be a lowercase UUID", index=index)
@@ -174,7 +189,9 @@ class SimulatorCore:
             if self.hub.has_listener(bot_id):
                 self.hub.push(bot_id, message.push_frame("CREATE_MESSAGE"))
                 self.stats.user_messages_pushed += 1
-            created.append({"message_id": message.message_id, "conversation_id": conversation_id, "text": body})
+            created.append(
+                {"message_id": message.message_id, "conversation_id": conversation_id, "text": body}
+            )
         return created
 
     # -- control ------------------------------------------------------------------------------
@@ -206,4 +223,3 @@ class SimulatorCore:
     def message_state(self, message_id: str) -> dict[str, Any] | None:
         record = self.ledger.get(message_id)
         return record.to_json() if record else None
-

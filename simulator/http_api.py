@@ -85,12 +85,16 @@ async def post_messages(core: SimulatorCore, bot_id: str, request: web.Request, 
     return {}
 
 
-async def post_acknowledgements(core: SimulatorCore, bot_id: str, request: web.Request, body: bytes) -> Any:
+async def post_acknowledgements(
+    core: SimulatorCore, bot_id: str, request: web.Request, body: bytes
+) -> Any:
     """Acks of messages the bot received, at most 100 (§4.3); echoes them."""
     return {"data": core.acknowledge(bot_id, _json_body(body))}
 
 
-def _conversation(core: SimulatorCore, bot_id: str, user_id: str, conversation_id: str) -> dict[str, Any]:
+def _conversation(
+    core: SimulatorCore, bot_id: str, user_id: str, conversation_id: str
+) -> dict[str, Any]:
     """The Conversation object of §4.4 for a CONTACT conversation."""
     created = rfc3339(core.started_at_ns)
     participants = [
@@ -113,14 +117,21 @@ def _conversation(core: SimulatorCore, bot_id: str, user_id: str, conversation_i
         "expire_in": 0,
         "participants": participants,
         "participant_sessions": [
-            {"type": "participant_session", "user_id": user_id, "session_id": user.session_id(device), "public_key": ""}
+            {
+                "type": "participant_session",
+                "user_id": user_id,
+                "session_id": user.session_id(device),
+                "public_key": "",
+            }
             for device in range(user.devices)
         ],
         "circles": [],
     }
 
 
-async def post_conversations(core: SimulatorCore, bot_id: str, request: web.Request, body: bytes) -> Any:
+async def post_conversations(
+    core: SimulatorCore, bot_id: str, request: web.Request, body: bytes
+) -> Any:
     """Create (idempotently) the CONTACT conversation with one user (§4.4)."""
     payload = _json_body(body)
     if not isinstance(payload, dict):
@@ -128,7 +139,11 @@ async def post_conversations(core: SimulatorCore, bot_id: str, request: web.Requ
     if payload.get("category") != "CONTACT":
         raise invalid_field("category", "only CONTACT conversations are simulated")
     participants = payload.get("participants")
-    if not isinstance(participants, list) or len(participants) != 1 or not isinstance(participants[0], dict):
+    if (
+        not isinstance(participants, list)
+        or len(participants) != 1
+        or not isinstance(participants[0], dict)
+    ):
         raise invalid_field("participants", "a CONTACT conversation has exactly one participant")
     user_id = participants[0].get("user_id")
     if not is_lowercase_uuid(user_id):
@@ -142,7 +157,9 @@ async def post_conversations(core: SimulatorCore, bot_id: str, request: web.Requ
     return {"data": _conversation(core, bot_id, user_id, conversation_id)}
 
 
-async def get_conversation(core: SimulatorCore, bot_id: str, request: web.Request, body: bytes) -> Any:
+async def get_conversation(
+    core: SimulatorCore, bot_id: str, request: web.Request, body: bytes
+) -> Any:
     conversation_id = request.match_info["conversation_id"]
     user_id = core.population.user_in(bot_id, conversation_id)
     if user_id is None:
@@ -173,7 +190,9 @@ async def get_me(core: SimulatorCore, bot_id: str, request: web.Request, body: b
     }
 
 
-async def get_message_status(core: SimulatorCore, bot_id: str, request: web.Request, body: bytes) -> Any:
+async def get_message_status(
+    core: SimulatorCore, bot_id: str, request: web.Request, body: bytes
+) -> Any:
     """Status changes after an offset in epoch nanoseconds, oldest first (§3.5 item 6)."""
     try:
         offset = int(request.match_info["offset"])

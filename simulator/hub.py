@@ -27,7 +27,9 @@ _PING = None
 class Connection:
     """One authenticated websocket of one bot."""
 
-    def __init__(self, ws: web.WebSocketResponse, bot_id: str, transport: asyncio.Transport | None) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, bot_id: str, transport: asyncio.Transport | None
+    ) -> None:
         self.ws = ws
         self.bot_id = bot_id
         self.listening = False

@@ -49,7 +49,9 @@ class BotIdentity:
         def key_seed(purpose: str) -> bytes:
             return hashlib.sha256(f"{seed}:{index}:{purpose}".encode()).digest()
 
-        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if with_rsa else None
+        rsa_key = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048) if with_rsa else None
+        )
         return cls(
             bot_id=random_uuid(rng),
             session_id=random_uuid(rng),

@@ -57,7 +57,9 @@ class MessageIntake:
             raise invalid_field("messages", "the batch is empty")
         if len(objects) > config.max_batch_messages:
             raise invalid_field(
-                "messages", f"at most {config.max_batch_messages} messages per request", count=len(objects)
+                "messages",
+                f"at most {config.max_batch_messages} messages per request",
+                count=len(objects),
             )
         if body_bytes > config.max_body_bytes:
             raise invalid_field(
@@ -68,7 +70,9 @@ class MessageIntake:
         for index, obj in enumerate(objects):
             message = parse_message(obj, index, self._rules, plain_only=plain_only)
             user = self._recipient(bot_id, message)
-            fingerprint = hash((message.conversation_id, user.user_id, message.category, message.payload))
+            fingerprint = hash(
+                (message.conversation_id, user.user_id, message.category, message.payload)
+            )
             self._check_reuse(message, fingerprint, seen)
             checked.append((message, user, fingerprint))
 
@@ -96,7 +100,9 @@ class MessageIntake:
         if user is None:
             raise forbidden("unknown user", recipient_id=recipient_id, **context)
         if owner is not None and owner != recipient_id:
-            raise forbidden("the recipient is not in this conversation", recipient_id=recipient_id, **context)
+            raise forbidden(
+                "the recipient is not in this conversation", recipient_id=recipient_id, **context
+            )
         if owner is None:
             if message.conversation_id != unique_conversation_id(bot_id, recipient_id):
                 raise invalid_field(
@@ -107,12 +113,18 @@ class MessageIntake:
             raise forbidden("the user blocked the bot", recipient_id=recipient_id, **context)
         return user
 
-    def _check_reuse(self, message: OutgoingMessage, fingerprint: int, seen: dict[str, int]) -> None:
+    def _check_reuse(
+        self, message: OutgoingMessage, fingerprint: int, seen: dict[str, int]
+    ) -> None:
         """A message_id re-used with other content is refused unless configured otherwise."""
         record = self._ledger.get(message.message_id)
         previous = record.fingerprint if record is not None else seen.get(message.message_id)
         seen[message.message_id] = fingerprint
-        if previous is not None and previous != fingerprint and self._config.conflicting_reuse == "reject":
+        if (
+            previous is not None
+            and previous != fingerprint
+            and self._config.conflicting_reuse == "reject"
+        ):
             raise invalid_field(
                 "message_id",
                 "already used for a different message",
@@ -121,7 +133,13 @@ class MessageIntake:
             )
 
     def _record(
-        self, bot_id: str, message: OutgoingMessage, user: User, fingerprint: int, transport: str, now: float
+        self,
+        bot_id: str,
+        message: OutgoingMessage,
+        user: User,
+        fingerprint: int,
+        transport: str,
+        now: float,
     ) -> MessageRecord:
         stats, ledger = self._stats, self._ledger
         record = ledger.get(message.message_id)

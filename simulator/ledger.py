@@ -86,7 +86,9 @@ class Ledger:
             self._changes.append((record, state))
         return first_delivered, first_read
 
-    def changes_after(self, bot_id: str, offset_ns: int, limit: int) -> list[tuple[MessageRecord, int, int]]:
+    def changes_after(
+        self, bot_id: str, offset_ns: int, limit: int
+    ) -> list[tuple[MessageRecord, int, int]]:
         """Status changes of the bot's messages strictly after `offset_ns`, oldest first."""
         start = bisect.bisect_right(self._change_ns, offset_ns)
         found: list[tuple[MessageRecord, int, int]] = []

@@ -30,7 +30,12 @@ PLAIN_CATEGORIES = frozenset(
         "PLAIN_TRANSCRIPT",
     }
 )
-BOT_CATEGORIES = PLAIN_CATEGORIES | {"APP_CARD", "APP_BUTTON_GROUP", "MESSAGE_RECALL", "MESSAGE_PIN"}
+BOT_CATEGORIES = PLAIN_CATEGORIES | {
+    "APP_CARD",
+    "APP_BUTTON_GROUP",
+    "MESSAGE_RECALL",
+    "MESSAGE_PIN",
+}
 TEXT_CATEGORIES = frozenset({"PLAIN_TEXT", "PLAIN_POST"})
 # Control messages change other messages; they do not show up as a message of their own.
 CONTROL_CATEGORIES = frozenset({"MESSAGE_RECALL", "MESSAGE_PIN"})
@@ -72,7 +77,9 @@ class _Check:
         if not is_lowercase_uuid(obj.get(key)):
             self.fail(key, "must be a lowercase UUID")
 
-    def integer(self, obj: dict[str, Any], key: str, *, minimum: int = 0, optional: bool = False) -> None:
+    def integer(
+        self, obj: dict[str, Any], key: str, *, minimum: int = 0, optional: bool = False
+    ) -> None:
         value = obj.get(key)
         if value is None and optional:
             return

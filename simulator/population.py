@@ -79,21 +79,29 @@ class Population:
         self._user_in: dict[str, dict[str, str]] = {bot: {} for bot in bot_ids}
 
     @classmethod
-    def generate(cls, bot_ids: list[str], behaviour: UserBehaviour, seed: int, count: int) -> Population:
+    def generate(
+        cls, bot_ids: list[str], behaviour: UserBehaviour, seed: int, count: int
+    ) -> Population:
         population = cls(bot_ids, behaviour, seed)
         for _ in range(count):
             user = _draw_user(random_uuid(population._rng), behaviour, population._rng)
-            population._add(user, contact=population._rng.random() >= behaviour.non_contact_fraction)
+            population._add(
+                user, contact=population._rng.random() >= behaviour.non_contact_fraction
+            )
         return population
 
     @classmethod
-    def load(cls, bot_ids: list[str], behaviour: UserBehaviour, seed: int, path: Path) -> Population:
+    def load(
+        cls, bot_ids: list[str], behaviour: UserBehaviour, seed: int, path: Path
+    ) -> Population:
         """Users from a file; traits missing from a row are drawn from the seed."""
         population = cls(bot_ids, behaviour, seed)
         for number, row in enumerate(read_users_file(path), start=2):
             user_id = str(row.get("user_id", "")).strip()
             if not is_lowercase_uuid(user_id):
-                raise ValueError(f"{path}: row {number}: user_id {user_id!r} is not a lowercase UUID")
+                raise ValueError(
+                    f"{path}: row {number}: user_id {user_id!r} is not a lowercase UUID"
+                )
             user = _draw_user(user_id, behaviour, population._rng)
             if row.get("blocked") not in (None, ""):
                 user.blocked = str(row["blocked"]).strip().lower() in _TRUE_WORDS

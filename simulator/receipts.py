@@ -67,7 +67,10 @@ class ReceiptScheduler:
         # Offline devices deliver only once they come online (checklist item 14).
         start = max(now, self._started_at + user.online_after)
         deliveries = [
-            start + _lognormal(rng, behaviour.delivery_median, behaviour.delivery_sigma, behaviour.delivery_max)
+            start
+            + _lognormal(
+                rng, behaviour.delivery_median, behaviour.delivery_sigma, behaviour.delivery_max
+            )
             for _ in range(user.devices)
         ]
         due: list[tuple[float, int]] = [(at, DELIVERED) for at in deliveries]

@@ -34,7 +34,9 @@ def api_response(request: web.Request, body: Any) -> web.Response:
     return web.json_response(body, headers=api_headers(request))
 
 
-def error_response(error: ApiError, request: web.Request, *, http_status: int | None = None) -> web.Response:
+def error_response(
+    error: ApiError, request: web.Request, *, http_status: int | None = None
+) -> web.Response:
     """`{"error": {status, code, description, extra?}}` with HTTP 202, or 500 for server codes."""
     status = http_status if http_status is not None else (500 if error.status == 500 else 202)
     return web.json_response({"error": error.body()}, status=status, headers=api_headers(request))

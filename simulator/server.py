@@ -48,7 +48,8 @@ class Simulator:
         self.config = config or SimConfig()
         cfg = self.config
         self.identities = [
-            BotIdentity.derive(cfg.seed, index, with_rsa=cfg.accept_rs512) for index in range(cfg.bots)
+            BotIdentity.derive(cfg.seed, index, with_rsa=cfg.accept_rs512)
+            for index in range(cfg.bots)
         ]
         bot_ids = [identity.bot_id for identity in self.identities]
         if cfg.users_file is not None:
@@ -92,7 +93,9 @@ class Simulator:
     def port(self) -> int:
         return self._port
 
-    def write_keystore(self, path: Path, keystore_format: KeystoreFormat = "current", bot: int = 0) -> Path:
+    def write_keystore(
+        self, path: Path, keystore_format: KeystoreFormat = "current", bot: int = 0
+    ) -> Path:
         """Write a keystore the simulator accepts: current, legacy Ed25519 or legacy RSA."""
         return self.identities[bot].write_keystore(path, keystore_format)
 
@@ -104,7 +107,9 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         self.write_keystore(self.keystore_path)
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="mixin-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="mixin-simulator", daemon=True
+        )
         self._thread.start()
         try:
             ready.result(timeout=_START_TIMEOUT)
@@ -157,7 +162,9 @@ class Simulator:
             self._core.close()
             for connection in list(self._core.hub.connections):
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await connection.ws.close(code=WSCloseCode.GOING_AWAY, message=b"simulator stopping")
+                    await connection.ws.close(
+                        code=WSCloseCode.GOING_AWAY, message=b"simulator stopping"
+                    )
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -176,7 +183,10 @@ class Simulator:
         return self.start()
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
     ) -> None:
         self.stop()
 
