@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.harness.results import RESULTS
+from bench.harness.results import RESULTS, history
 
 README = RESULTS.parents[1] / "README.md"
 START, END = "<!-- section:performance -->", "<!-- /section:performance -->"
@@ -264,6 +264,11 @@ def render() -> str:
         result = load(name)
         if result:
             lines += section(result)
+            earlier = [e for e in history(name) if e["summary"] != result.get("summary")]
+            if earlier:
+                lines += ["Other runs of this bench (`bench/results/history.jsonl`):", ""]
+                lines += [f"- {e['summary']} (load average {e['loadavg'][0]})" for e in earlier[-4:]]
+                lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

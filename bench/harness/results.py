@@ -68,9 +68,28 @@ class Run:
         }
         path = RESULTS / f"{self.name}.json"
         path.write_text(json.dumps(document, indent=2) + "\n")
+        remember(self.name, summary, self.machine_before["loadavg"], str(document["measured_at"]))
         print(f"wrote {path.relative_to(RESULTS.parents[1])}")
         print(summary)
         return path
+
+
+HISTORY = RESULTS / "history.jsonl"
+
+
+def remember(bench: str, summary: str, loadavg: list[float], measured_at: str) -> None:
+    """Append the run's summary line to ``history.jsonl``: the JSON holds the latest run only,
+    and on a shared machine the spread between runs is part of the result."""
+    entry = {"bench": bench, "summary": summary, "loadavg": loadavg, "measured_at": measured_at}
+    with HISTORY.open("a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def history(bench: str) -> list[dict[str, Any]]:
+    if not HISTORY.exists():
+        return []
+    entries = [json.loads(line) for line in HISTORY.read_text().splitlines() if line.strip()]
+    return [e for e in entries if e["bench"] == bench]
 
 
 def percentile(values: list[float], share: float) -> float:
