@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from simulator.config import SimConfig, UserBehaviour
 from simulator.faults import FaultPlan
+from simulator.foreground import load_fault_plan, serve_until_signal
 from simulator.server import Simulator
 
 EXAMPLE = """
@@ -27,20 +24,6 @@ Example: a simulator for a laptop demo, with its users exported for import
   export BLAZECAST_MIXIN_BLAZE_URL=ws://127.0.0.1:7000/
   blazecast users import users.csv
 """
-
-
-def _fault_plan(text: str | None) -> FaultPlan:
-    if not text:
-        return FaultPlan()
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError("faults must be a JSON object")
-        return FaultPlan.from_dict(raw)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--faults") from None
 
 
 @click.command("simulator", epilog=EXAMPLE)
@@ -199,7 +182,7 @@ def simulator_command(**options: Any) -> None:
             users=options["users"],
             users_file=options["users_file"],
             behaviour=behaviour,
-            faults=_fault_plan(options["faults_text"]),
+            faults=load_fault_plan(options["faults_text"], FaultPlan.from_dict),
             quota_per_minute=options["quota_per_minute"],
             quota_window_seconds=options["quota_window"],
             accept_rs512=options["accept_rs512"],
@@ -210,20 +193,8 @@ def simulator_command(**options: Any) -> None:
         sim = Simulator(config)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    stop = threading.Event()
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        sim.start()
-    except OSError as error:
-        raise click.ClickException(
-            f"cannot listen on {config.host}:{config.port}: {error}"
-        ) from None
-    try:
+    def announce() -> None:
         if options["keystore_format"] != "current":
             sim.write_keystore(sim.keystore_path, options["keystore_format"])
         click.echo(f"HTTP API:  {sim.http_url}")
@@ -233,8 +204,5 @@ def simulator_command(**options: Any) -> None:
         if options["users_out"] is not None:
             click.echo(f"Users CSV: {sim.population.write_csv(options['users_out'])}")
         click.echo(f"Stats:     {sim.http_url}/_sim/stats   (Ctrl-C to stop)")
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sim.stop()
-    click.echo("simulator stopped")
+
+    serve_until_signal(sim, f"{config.host}:{config.port}", announce)

@@ -1,63 +1,35 @@
 """The simulator's own endpoints under `/_sim/`: stats, faults, reset, per-message state, users.
 
 No authentication and plain JSON (not the Mixin envelope): these are for tests and operators
-on loopback, never part of the simulated protocol.
+on loopback, never part of the simulated protocol. Stats, faults and reset are the ones both
+fakes have (`simulator.control_routes`); a body that is not JSON is a 400 here.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
+from simulator import control_routes
+from simulator.control_routes import json_error, read_json
 from simulator.responses import CORE_KEY, service_info
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def _json(request: web.Request) -> Any:
-    body = await request.read()
-    if not body:
-        return {}
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise web.HTTPBadRequest(
-            text='{"error": "the body is not JSON"}', content_type="application/json"
-        ) from None
+    return await read_json(request, _refuse_not_json)
 
 
-async def get_stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CORE_KEY].snapshot())
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CORE_KEY].faults.plan.to_dict())
-
-
-async def post_faults(request: web.Request) -> web.Response:
-    """Replace the fault plan; an empty body clears every fault."""
-    raw = await _json(request)
-    if not isinstance(raw, dict):
-        return _error(400, "faults must be a JSON object")
-    try:
-        return web.json_response(request.app[CORE_KEY].set_faults(raw))
-    except ValueError as error:
-        return _error(400, str(error))
-
-
-async def post_reset(request: web.Request) -> web.Response:
-    request.app[CORE_KEY].reset()
-    return web.json_response({"reset": True})
+def _refuse_not_json() -> NoReturn:
+    raise web.HTTPBadRequest(
+        text='{"error": "the body is not JSON"}', content_type="application/json"
+    ) from None
 
 
 async def get_message(request: web.Request) -> web.Response:
     state = request.app[CORE_KEY].message_state(request.match_info["message_id"])
     if state is None:
-        return _error(404, "no message with this message_id was accepted")
+        return json_error(404, "no message with this message_id was accepted")
     return web.json_response(state)
 
 
@@ -65,7 +37,7 @@ async def get_user(request: web.Request) -> web.Response:
     core = request.app[CORE_KEY]
     user = core.population.users.get(request.match_info["user_id"])
     if user is None:
-        return _error(404, "unknown user")
+        return json_error(404, "unknown user")
     contacts = [
         bot for bot in core.identities if core.population.conversation_of(bot, user.user_id)
     ]
@@ -85,13 +57,13 @@ async def post_user_message(request: web.Request) -> web.Response:
     """A user sends the bot a text: `{"text": "/stop", "bot_id": optional}`."""
     raw = await _json(request)
     if not isinstance(raw, dict) or not isinstance(raw.get("text"), str):
-        return _error(400, 'the body must be {"text": "..."}')
+        return json_error(400, 'the body must be {"text": "..."}')
     try:
         created = request.app[CORE_KEY].user_says(
             request.match_info["user_id"], raw["text"], raw.get("bot_id")
         )
     except ValueError as error:
-        return _error(400, str(error))
+        return json_error(400, str(error))
     return web.json_response({"messages": created})
 
 
@@ -100,10 +72,7 @@ async def get_info(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/_sim/stats", get_stats)
-    app.router.add_get("/_sim/faults", get_faults)
-    app.router.add_post("/_sim/faults", post_faults)
-    app.router.add_post("/_sim/reset", post_reset)
+    control_routes.add_routes(app, CORE_KEY, _json)
     app.router.add_get("/_sim/messages/{message_id}", get_message)
     app.router.add_get("/_sim/users/{user_id}", get_user)
     app.router.add_post("/_sim/users/{user_id}/messages", post_user_message)

@@ -17,11 +17,19 @@ non-JSON body, as a web front would send, can hit any HTTP API request and webso
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from simulator.fault_draws import (
+    SeededDraws,
+    check_durations,
+    check_rates,
+    plan_kwargs,
+    rates_by_code,
+    rates_by_code_json,
+)
 
 FaultKind = Literal["none", "error", "cut", "drop", "slow"]
 WS_AUTH_MODES = ("error_frame", "http_401")
@@ -61,9 +69,7 @@ class FaultPlan:
             "bare_http_500_rate": self.bare_http_500_rate,
         }
         rates.update({f"error_rate.{code}": rate for code, rate in self.error_rate.items()})
-        for name, rate in rates.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"faults: {name} must be between 0 and 1, got {rate}")
+        check_rates(rates)
         exclusive = (
             sum(self.error_rate.values())
             + self.drop_reply_rate
@@ -74,38 +80,31 @@ class FaultPlan:
             raise ValueError("faults: error, cut, drop and slow rates add up to more than 1")
         if self.ws_auth_mode not in WS_AUTH_MODES:
             raise ValueError(f"faults: ws_auth_mode must be one of {', '.join(WS_AUTH_MODES)}")
-        if self.slow_reply_seconds < 0 or self.drop_reply_hold_seconds < 0:
-            raise ValueError("faults: durations must not be negative")
+        check_durations(self.slow_reply_seconds, self.drop_reply_hold_seconds)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> FaultPlan:
         """Build a plan from its JSON form, naming any unknown or ill-typed key."""
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"faults: unknown key(s) {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        try:
-            for key, value in raw.items():
-                if key == "error_rate":
-                    kwargs[key] = {int(code): float(rate) for code, rate in dict(value).items()}
-                elif key == "storm":
-                    kwargs[key] = None if value is None else Storm(**dict(value))
-                elif key == "ws_auth_mode":
-                    kwargs[key] = str(value)
-                elif key == "seed":
-                    kwargs[key] = int(value)
-                else:
-                    kwargs[key] = float(value)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"faults: bad value for {key!r}: {error}") from None
-        return cls(**kwargs)
+        return cls(**plan_kwargs(raw, cls.__dataclass_fields__, _convert))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, as `GET /_sim/faults` shows it."""
         data = asdict(self)
-        data["error_rate"] = {str(code): rate for code, rate in self.error_rate.items()}
+        data["error_rate"] = rates_by_code_json(self.error_rate)
         return data
+
+
+def _convert(key: str, value: Any) -> Any:
+    """One value of the JSON form, typed as `FaultPlan` wants it."""
+    if key == "error_rate":
+        return rates_by_code(value)
+    if key == "storm":
+        return None if value is None else Storm(**dict(value))
+    if key == "ws_auth_mode":
+        return str(value)
+    if key == "seed":
+        return int(value)
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -119,23 +118,23 @@ class Fault:
 
 
 NO_FAULT = Fault("none")
+_CUT = Fault("cut")
 
 
-class FaultInjector:
+class FaultInjector(SeededDraws):
     """Draws faults from a seeded generator so that a run with the same plan is repeatable."""
 
     plan: FaultPlan
-    _rng: random.Random
     _storm_until: float
 
     def __init__(self, plan: FaultPlan) -> None:
-        self.injected: dict[str, int] = {}
+        super().__init__()
         self.replace(plan)
 
     def replace(self, plan: FaultPlan) -> None:
         """Install a new plan; a storm in it starts now."""
         self.plan = plan
-        self._rng = random.Random(plan.seed)
+        self._reseed(plan.seed)
         self._storm_until = time.monotonic() + plan.storm.seconds if plan.storm else 0.0
 
     def for_send(self) -> Fault:
@@ -143,31 +142,31 @@ class FaultInjector:
         plan = self.plan
         if plan.storm is not None and time.monotonic() < self._storm_until:
             return self._count(Fault("error", code=plan.storm.code, accept=False))
-        draw = self._rng.random()
-        for code, rate in plan.error_rate.items():
-            if draw < rate:
-                return self._count(Fault("error", code=code, accept=False))
-            draw -= rate
-        if draw < plan.cut_connection_rate:
-            accept = self._rng.random() < plan.cut_accept_rate
-            return self._count(Fault("cut", accept=accept))
-        draw -= plan.cut_connection_rate
-        if draw < plan.drop_reply_rate:
-            return self._count(Fault("drop", seconds=plan.drop_reply_hold_seconds))
-        draw -= plan.drop_reply_rate
-        if draw < plan.slow_reply_rate:
-            return self._count(Fault("slow", seconds=plan.slow_reply_seconds))
-        return NO_FAULT
+        choices = [
+            (rate, Fault("error", code=code, accept=False))
+            for code, rate in plan.error_rate.items()
+        ]
+        choices += [
+            (plan.cut_connection_rate, _CUT),
+            (plan.drop_reply_rate, Fault("drop", seconds=plan.drop_reply_hold_seconds)),
+            (plan.slow_reply_rate, Fault("slow", seconds=plan.slow_reply_seconds)),
+        ]
+        fault = self._pick(choices)
+        if fault is None:
+            return NO_FAULT
+        if fault is _CUT:
+            # A second draw, only for a cut: whether the batch was stored before the cut.
+            fault = Fault("cut", accept=self._rng.random() < plan.cut_accept_rate)
+        return self._count(fault)
 
     def bare_http_500(self) -> bool:
         """Whether this HTTP request (or websocket upgrade) gets a bare, non-JSON 500."""
         rate = self.plan.bare_http_500_rate
         if rate > 0.0 and self._rng.random() < rate:
-            self.injected["bare_http_500"] = self.injected.get("bare_http_500", 0) + 1
+            self._tally("bare_http_500")
             return True
         return False
 
     def _count(self, fault: Fault) -> Fault:
-        name = f"error_{fault.code}" if fault.kind == "error" else fault.kind
-        self.injected[name] = self.injected.get(name, 0) + 1
+        self._tally(f"error_{fault.code}" if fault.kind == "error" else fault.kind)
         return fault

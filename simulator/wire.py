@@ -126,36 +126,32 @@ def auth_error_push() -> dict[str, Any]:
 
 def sent_view(bot_id: str, message_id: str, created_at: str) -> dict[str, Any]:
     """The status-only MessageView of a CREATE_MESSAGE reply (§3.2)."""
-    return {
-        "type": "message",
-        "representative_id": "",
-        "quote_message_id": "",
-        "conversation_id": "",
-        "user_id": bot_id,
-        "message_id": message_id,
-        "category": "",
-        "data": "",
-        "status": "SENT",
-        "source": "CREATE_MESSAGE",
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
+    return _message_view(bot_id, message_id, "SENT", "CREATE_MESSAGE", created_at, created_at)
 
 
 def status_view(message_id: str, status: str, updated_at: str) -> dict[str, Any]:
     """The MessageView of a status change: what a receipt push carries in `data` (§3.5)."""
+    return _message_view(
+        "", message_id, status, "ACKNOWLEDGE_MESSAGE_RECEIPT", ZERO_TIME, updated_at
+    )
+
+
+def _message_view(
+    user_id: str, message_id: str, status: str, source: str, created_at: str, updated_at: str
+) -> dict[str, Any]:
+    """A MessageView that carries a status only: no conversation, category or data."""
     return {
         "type": "message",
         "representative_id": "",
         "quote_message_id": "",
         "conversation_id": "",
-        "user_id": "",
+        "user_id": user_id,
         "message_id": message_id,
         "category": "",
         "data": "",
         "status": status,
-        "source": "ACKNOWLEDGE_MESSAGE_RECEIPT",
-        "created_at": ZERO_TIME,
+        "source": source,
+        "created_at": created_at,
         "updated_at": updated_at,
     }
 

@@ -7,15 +7,12 @@ id, the admin token and the sending account a client needs, then serves until Ct
 from __future__ import annotations
 
 import csv
-import json
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
+from simulator.foreground import load_fault_plan, serve_until_signal
 from simulator.imrest.config import ImRestConfig, RecipientBehaviour
 from simulator.imrest.faults import FaultPlan
 from simulator.imrest.server import ImRestSimulator
@@ -26,20 +23,6 @@ Example: a fake IM REST API whose recipients read within seconds, one reply in 5
   blazecast simulator-imrest --port 7100 --users 500 --users-out imrest-users.csv \\
       --read-delay 2 --faults '{"drop_rate": 0.02}'
 """
-
-
-def _fault_plan(text: str | None) -> FaultPlan:
-    if not text:
-        return FaultPlan()
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError("faults must be a JSON object")
-        return FaultPlan.from_dict(raw)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--faults") from None
 
 
 @click.command("simulator-imrest", epilog=EXAMPLE)
@@ -132,7 +115,7 @@ def imrest_simulator_command(**options: Any) -> None:
             groups=options["groups"],
             group_size=options["group_size"],
             behaviour=behaviour,
-            faults=_fault_plan(options["faults_text"]),
+            faults=load_fault_plan(options["faults_text"], FaultPlan.from_dict),
             dedup_window_seconds=options["dedup_window"],
             msg_ids=options["msg_ids"],
             max_targets=options["max_targets"],
@@ -145,20 +128,8 @@ def imrest_simulator_command(**options: Any) -> None:
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     sim = ImRestSimulator(config)
-    stop = threading.Event()
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    try:
-        sim.start()
-    except OSError as error:
-        raise click.ClickException(
-            f"cannot listen on {config.host}:{config.port}: {error}"
-        ) from None
-    try:
+    def announce() -> None:
         click.echo(f"IM REST API:  {sim.base_url}")
         click.echo(f"App id:       {sim.app_id}")
         click.echo(f"Admin token:  {sim.admin_token}")
@@ -169,11 +140,8 @@ def imrest_simulator_command(**options: Any) -> None:
         if options["users_out"] is not None:
             click.echo(f"Users CSV:    {_write_users(options['users_out'], sim.user_ids)}")
         click.echo(f"Stats:        {sim.base_url}/_sim/stats   (Ctrl-C to stop)")
-        while not stop.wait(0.5):
-            pass
-    finally:
-        sim.stop()
-    click.echo("simulator stopped")
+
+    serve_until_signal(sim, f"{config.host}:{config.port}", announce)
 
 
 def _write_users(path: Path, user_ids: list[int]) -> Path:

@@ -7,7 +7,6 @@ user: the `user_id` header of an admin token, or the user of a user token (check
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +20,7 @@ from simulator.imrest.errors import (
     invalid,
 )
 from simulator.imrest.messages import ConversationKey
+from simulator.imrest.validation import parse_json_object
 
 
 def get_conversation(core: ImRestCore, actor: Actor, query: Mapping[str, str]) -> dict[str, Any]:
@@ -80,12 +80,7 @@ def ack(core: ImRestCore, actor: Actor, query: Mapping[str, str]) -> bool:
 def recall(core: ImRestCore, actor: Actor, raw: bytes) -> bool:
     """Recall a message; only its sender may, and a repeat is harmless (checklist 13)."""
     user = _acting_user(core, actor)
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise invalid("body", "is not JSON") from None
-    if not isinstance(body, dict):
-        raise invalid("body", "must be a JSON object")
+    body = parse_json_object(raw)
     values = {}
     for name in ("conversation_id", "msg_id"):
         value = body.get(name)

@@ -16,10 +16,18 @@ JSON form: `{"drop_rate": 1.0, "limit": 1, "endpoints": ["send"]}`.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from simulator.fault_draws import (
+    SeededDraws,
+    check_durations,
+    check_rates,
+    plan_kwargs,
+    rates_by_code,
+    rates_by_code_json,
+)
 
 FaultKind = Literal["none", "server_error", "code", "data_false", "slow", "drop"]
 #: The operations a plan can target, by short name.
@@ -49,9 +57,7 @@ class FaultPlan:
             "drop_rate": self.drop_rate,
         }
         rates.update({f"codes.{code}": rate for code, rate in self.codes.items()})
-        for name, rate in rates.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"faults: {name} must be between 0 and 1, got {rate}")
+        check_rates(rates)
         if sum(rates.values()) > 1.0:
             raise ValueError("faults: the rates add up to more than 1")
         if 200 in self.codes:
@@ -59,42 +65,34 @@ class FaultPlan:
         unknown = sorted(set(self.endpoints) - set(OPERATIONS))
         if unknown:
             raise ValueError(f"faults: unknown endpoint(s) {', '.join(unknown)}")
-        if self.slow_seconds < 0 or self.drop_hold_seconds < 0:
-            raise ValueError("faults: durations must not be negative")
+        check_durations(self.slow_seconds, self.drop_hold_seconds)
         if self.limit is not None and self.limit < 0:
             raise ValueError("faults: limit must not be negative")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> FaultPlan:
         """Build a plan from its JSON form, naming any unknown or ill-typed key."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"faults: unknown key(s) {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        key = ""
-        try:
-            for key, value in raw.items():
-                if key == "codes":
-                    kwargs[key] = {int(code): float(rate) for code, rate in dict(value).items()}
-                elif key == "endpoints":
-                    if isinstance(value, str):
-                        raise TypeError("a list of endpoint names is expected")
-                    kwargs[key] = tuple(str(name) for name in value)
-                elif key in ("limit", "seed"):
-                    kwargs[key] = None if value is None else int(value)
-                else:
-                    kwargs[key] = float(value)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"faults: bad value for {key!r}: {error}") from None
-        return cls(**kwargs)
+        return cls(**plan_kwargs(raw, cls.__dataclass_fields__, _convert))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, as `GET /_sim/faults` shows it."""
         data = asdict(self)
-        data["codes"] = {str(code): rate for code, rate in self.codes.items()}
+        data["codes"] = rates_by_code_json(self.codes)
         data["endpoints"] = list(self.endpoints)
         return data
+
+
+def _convert(key: str, value: Any) -> Any:
+    """One value of the JSON form, typed as `FaultPlan` wants it."""
+    if key == "codes":
+        return rates_by_code(value)
+    if key == "endpoints":
+        if isinstance(value, str):
+            raise TypeError("a list of endpoint names is expected")
+        return tuple(str(name) for name in value)
+    if key in ("limit", "seed"):
+        return None if value is None else int(value)
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -109,19 +107,19 @@ class Fault:
 NO_FAULT = Fault("none")
 
 
-class FaultInjector:
+class FaultInjector(SeededDraws):
     """Draws faults from a seeded generator, so a run with the same plan is repeatable."""
 
     plan: FaultPlan
 
     def __init__(self, plan: FaultPlan) -> None:
-        self.injected: dict[str, int] = {}
+        super().__init__()
         self.replace(plan)
 
     def replace(self, plan: FaultPlan) -> None:
         """Install a new plan; its `limit` counts from now."""
         self.plan = plan
-        self._rng = random.Random(plan.seed)
+        self._reseed(plan.seed)
         self._left = plan.limit
 
     def draw(self, operation: str) -> Fault:
@@ -129,7 +127,6 @@ class FaultInjector:
         plan = self.plan
         if operation not in plan.endpoints or self._left == 0:
             return NO_FAULT
-        draw = self._rng.random()
         choices: list[tuple[float, Fault]] = [(plan.server_error_rate, Fault("server_error"))]
         choices += [(rate, Fault("code", code=code)) for code, rate in plan.codes.items()]
         choices += [
@@ -137,15 +134,11 @@ class FaultInjector:
             (plan.slow_rate, Fault("slow", seconds=plan.slow_seconds)),
             (plan.drop_rate, Fault("drop", seconds=plan.drop_hold_seconds)),
         ]
-        for rate, fault in choices:
-            if draw < rate:
-                return self._count(fault)
-            draw -= rate
-        return NO_FAULT
+        fault = self._pick(choices)
+        return NO_FAULT if fault is None else self._count(fault)
 
     def _count(self, fault: Fault) -> Fault:
         if self._left is not None:
             self._left -= 1
-        name = f"code_{fault.code}" if fault.kind == "code" else fault.kind
-        self.injected[name] = self.injected.get(name, 0) + 1
+        self._tally(f"code_{fault.code}" if fault.kind == "code" else fault.kind)
         return fault

@@ -11,48 +11,34 @@ hop onto that loop and wait for the answer, so all state is touched by one threa
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
-import threading
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
+from simulator.background import BackgroundServer, StartsAndStops
 from simulator.imrest import control, http_api
 from simulator.imrest.config import SENDER_ID, ImRestConfig
 from simulator.imrest.core import ImRestCore
 
-T = TypeVar("T")
-_START_TIMEOUT = 30.0
-_CALL_TIMEOUT = 30.0
-# Handlers still running at shutdown (a slow or held reply) are cancelled after this long.
-_SHUTDOWN_GRACE = 1.0
 
-
-class ImRestSimulator:
+class ImRestSimulator(StartsAndStops):
     """A local IM REST server: the seven `/message/*` operations, and `/_sim/` controls."""
 
     def __init__(self, config: ImRestConfig | None = None) -> None:
         self.config = config or ImRestConfig()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._core: ImRestCore | None = None
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        self._server: BackgroundServer[ImRestCore] = BackgroundServer("imrest-simulator")
 
     # -- who is who ---------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
         host = self.config.host
-        return f"http://{f'[{host}]' if ':' in host else host}:{self._port}"
+        return f"http://{f'[{host}]' if ':' in host else host}:{self._server.port}"
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._server.port
 
     @property
     def app_id(self) -> str:
@@ -93,124 +79,60 @@ class ImRestSimulator:
 
     def start(self) -> ImRestSimulator:
         """Serve in a background thread; returns once the port is listening."""
-        if self._thread is not None:
-            raise RuntimeError("the simulator is already running")
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="imrest-simulator", daemon=True
+        self._server.start(
+            lambda: ImRestCore(self.config),
+            self._build_app,
+            host=self.config.host,
+            port=self.config.port,
         )
-        self._thread.start()
-        try:
-            ready.result(timeout=_START_TIMEOUT)
-        except BaseException:
-            self._thread.join(timeout=_START_TIMEOUT)
-            self._thread = None
-            raise
         return self
 
-    def _serve(self, ready: concurrent.futures.Future[None]) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._start_server())
-        except BaseException as error:  # reported to start(), which re-raises it
-            loop.run_until_complete(self._stop_server())
-            loop.close()
-            ready.set_exception(error)
-            return
-        ready.set_result(None)
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self._stop_server())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _start_server(self) -> None:
-        self._core = ImRestCore(self.config)
+    def _build_app(self, core: ImRestCore) -> web.Application:
         # Read bodies well past the 128 KB limit, so an oversized body gets its 10002 rather
         # than aiohttp's own 413.
         app = web.Application(client_max_size=max(8 * 1024 * 1024, 4 * self.config.max_body_bytes))
-        app[http_api.CORE_KEY] = self._core
+        app[http_api.CORE_KEY] = core
         http_api.add_routes(app)
         control.add_routes(app)
         http_api.add_not_routed(app)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    async def _stop_server(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        return app
 
     def stop(self) -> None:
         """Close the port; idempotent."""
-        thread, loop = self._thread, self._loop
-        if thread is not None and loop is not None and thread.is_alive():
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=_START_TIMEOUT)
-        self._thread = None
-
-    def __enter__(self) -> ImRestSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._server.stop()
 
     # -- calls from other threads -------------------------------------------------------------
 
-    def _call(self, function: Callable[[ImRestCore], T]) -> T:
-        """Run `function(core)` on the simulator's loop and return its result."""
-        loop, core = self._loop, self._core
-        if self._thread is None or loop is None or core is None:
-            raise RuntimeError("the simulator is not running; call start() first")
-        answer: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                answer.set_result(function(core))
-            except BaseException as error:
-                answer.set_exception(error)
-
-        loop.call_soon_threadsafe(run)
-        return answer.result(timeout=_CALL_TIMEOUT)
-
     def stats(self) -> dict[str, Any]:
         """Exactly what `GET /_sim/stats` returns."""
-        return json.loads(json.dumps(self._call(lambda core: core.snapshot())))
+        return json.loads(json.dumps(self._server.call(lambda core: core.snapshot())))
 
     def requests(self) -> list[dict[str, Any]]:
         """Exactly what `GET /_sim/requests` returns."""
-        return json.loads(json.dumps(self._call(lambda core: list(core.stats.log))))
+        return json.loads(json.dumps(self._server.call(lambda core: list(core.stats.log))))
 
     def set_faults(self, **plan: Any) -> dict[str, Any]:
         """Replace the fault plan, as `POST /_sim/faults` does; no arguments clears all faults."""
-        return self._call(lambda core: core.set_faults(plan))
+        return self._server.call(lambda core: core.set_faults(plan))
 
     def reset(self) -> None:
         """Clear the counters, as `POST /_sim/reset` does (messages and dedup memory stay)."""
-        self._call(lambda core: core.reset())
+        self._server.call(lambda core: core.reset())
 
     def message(self, msg_id: int) -> dict[str, Any] | None:
         """Per-message state, as `GET /_sim/messages/{msg_id}` returns it (None if unknown)."""
-        return self._call(lambda core: core.message_state(msg_id))
+        return self._server.call(lambda core: core.message_state(msg_id))
 
     def messages_to(self, user_id: int) -> list[dict[str, Any]]:
         """The state of every message addressed to `user_id`, oldest first."""
-        return self._call(lambda core: [m.state(core.clock()) for m in core.store.to_user(user_id)])
+        return self._server.call(
+            lambda core: [m.state(core.clock()) for m in core.store.to_user(user_id)]
+        )
 
     def set_status(self, msg_id: int, status: str) -> dict[str, Any]:
         """Move a message forward to `status` (never back), as a recipient's device would."""
-        return self._call(lambda core: core.set_status(msg_id, status))
+        return self._server.call(lambda core: core.set_status(msg_id, status))
 
     def set_recipient(self, user_id: int, **changes: Any) -> dict[str, Any]:
         """Change a recipient: `online`, `delivery_delay`, `read_delay` (None: never reads)."""
-        return self._call(lambda core: core.set_recipient(user_id, **changes))
+        return self._server.call(lambda core: core.set_recipient(user_id, **changes))

@@ -58,12 +58,7 @@ def parse_send_body(
     """The validated body, or raise 10002 naming the field."""
     if len(raw) > max_body_bytes:
         raise invalid("body", f"is {len(raw)} bytes; at most {max_body_bytes} are allowed")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise invalid("body", "is not JSON") from None
-    if not isinstance(body, dict):
-        raise invalid("body", "must be a JSON object")
+    body = parse_json_object(raw)
     for name in ("targets", "type", "content_type", "content"):
         if name not in body:
             raise invalid(name, "is required")
@@ -92,6 +87,17 @@ def parse_send_body(
         config=_str(body, "config"),
         fingerprint=json.dumps(body, sort_keys=True, separators=(",", ":")),
     )
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object, or raise 10002 naming the body."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise invalid("body", "is not JSON") from None
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    return body
 
 
 def _targets(value: Any, max_targets: int) -> tuple[int, ...]:
