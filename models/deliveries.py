@@ -48,9 +48,12 @@ class Delivery(Base):
     announcement_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("announcements.id", ondelete="CASCADE")
     )
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"))
+    # No foreign keys on recipient_id and batch_id: only the planner writes them, from the rows it
+    # reads and inserts in the same statement, and their per-row checks cost ~60 % of a planning
+    # page (bench/proposals/planning-foreign-keys.md). Recipients and batches are never deleted.
+    recipient_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[DeliveryState] = mapped_column(
         enum_column(DeliveryState, "delivery_state"),
         default=DeliveryState.PENDING,

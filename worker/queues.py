@@ -45,7 +45,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
-        "broker_transport_options": {"visibility_timeout": 3600},
+        # A reserved message whose worker died (SIGKILL) is handed out again after this long.
+        # Every task is idempotent and the longest (planning a million recipients) takes well
+        # under a minute, so five minutes is safe and brings lost receipts back soon.
+        "broker_transport_options": {"visibility_timeout": 300},
         "beat_schedule": {
             # A tick or reap that waited longer than a few periods is stale: the next one does the
             # same work, so expire them rather than let a backlog of them pile up.

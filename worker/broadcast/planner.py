@@ -116,9 +116,15 @@ def claim_plan_lease(session: Session, announcement_id: uuid.UUID, holder: str) 
 def plan_page(
     session: Session, announcement_id: uuid.UUID, *, page_size: int, batch_size: int
 ) -> PageResult:
-    """Plan the next page of recipients; mark the announcement planned when none is left."""
+    """Plan the next page of recipients; mark the announcement planned when none is left.
+
+    The caller holds the plan lease (``claim_plan_lease``), so this is the only writer of the
+    planning columns and reads them without a row lock: senders update the same row's counters
+    after every batch, and must not wait for a page that takes most of a second. The row is
+    written once, at the end, so its lock is held only until the commit that follows.
+    """
     announcement = session.execute(
-        select(Announcement).where(Announcement.id == announcement_id).with_for_update()
+        select(Announcement).where(Announcement.id == announcement_id)
     ).scalar_one()
     if announcement.planned:
         return PageResult(0, 0, True)

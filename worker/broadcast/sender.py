@@ -135,7 +135,7 @@ class BatchSender:
             return BatchResult("released", sent, failed)
         except TransientError as error:
             return self._transient(lease, error, sent, failed)
-        self._finish(lease, BatchState.DONE)
+        self._finish(lease, BatchState.DONE, failures=failed)
         return BatchResult("done", sent, failed)
 
     # --- steps -----------------------------------------------------------------------------
@@ -285,12 +285,13 @@ class BatchSender:
         with self.db.session() as session:
             outcomes.release_batch(session.connection(), lease.batch_id, to, **values)
 
-    def _finish(self, lease: _Lease, to: BatchState, **values: Any) -> None:
+    def _finish(self, lease: _Lease, to: BatchState, *, failures: int = 0, **values: Any) -> None:
         """Close the batch, then complete the announcement or pause it on too many failures."""
         announcement_id = lease.announcement.id
         with self.db.session() as session:
             outcomes.release_batch(session.connection(), lease.batch_id, to, **values)
-            if not state.complete_if_done(session, announcement_id):
+            completed = state.complete_if_done(session, announcement_id)
+            if not completed and (to is BatchState.FAILED or failures):
                 self._check_error_threshold(session, announcement_id)
 
     def _check_error_threshold(self, session: Any, announcement_id: uuid.UUID) -> None:
