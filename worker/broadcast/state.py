@@ -81,7 +81,17 @@ def has_open_batches(session: Session, announcement_id: uuid.UUID) -> bool:
 
 
 def recount(session: Session, announcement_id: uuid.UUID) -> None:
-    """Recompute the progress counters exactly from the deliveries (at completion, or on demand)."""
+    """Recompute the progress counters exactly from the deliveries (at completion, or on demand).
+
+    The announcement row is locked *before* counting. Senders and receipt recorders update the
+    deliveries and this row's counters in one statement each: one that committed before the lock is
+    in the count (the counting statement's snapshot is taken after the lock is granted), and one
+    still running waits for this transaction and then adds to the recounted value. Counting first
+    would let a concurrent increment be overwritten by a stale count.
+    """
+    session.execute(
+        select(Announcement.id).where(Announcement.id == announcement_id).with_for_update()
+    )
     d = Delivery
     counts = session.execute(
         select(
