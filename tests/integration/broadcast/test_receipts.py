@@ -79,3 +79,37 @@ def test_incremental_counters_equal_the_recount(
     with clean_db.session() as session:
         recounted = session.execute(select(Announcement.delivered, Announcement.read)).one()
     assert incremental == tuple(recounted) == (300, 150)
+
+
+def test_a_recount_never_overwrites_receipts_being_applied(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    import threading
+    import time
+
+    from sqlalchemy.orm import Session
+
+    ids = _sent_announcement(clean_db, redis_client, 100)
+    with clean_db.session() as session:
+        announcement_id = session.execute(select(Announcement.id)).scalar_one()
+    # A receipts transaction has applied its buffer but not committed yet...
+    receipts_session = Session(clean_db.engine)
+    apply_receipts(receipts_session, [(m, "DELIVERED", T0) for m in ids])
+    # ...when the completion recount runs in another transaction.
+    recount_done = threading.Event()
+
+    def recount() -> None:
+        with clean_db.session() as session:
+            state.recount(session, announcement_id)
+        recount_done.set()
+
+    worker = threading.Thread(target=recount)
+    worker.start()
+    time.sleep(0.5)
+    receipts_session.commit()
+    receipts_session.close()
+    worker.join(10)
+    assert recount_done.is_set()
+    with clean_db.session() as session:
+        delivered = session.execute(select(Announcement.delivered)).scalar_one()
+    assert delivered == 100
