@@ -11,7 +11,10 @@ under ``.blazecast/bench/`` and the simulator in a child process, all on loopbac
 - ``python -m bench.receipts``: receipts applied to Postgres per second.
 - ``python -m bench.latency``: ``scheduled_at`` to first accepted batch, and pause latency.
 
-Results go to ``bench/results/<name>.json`` (plus a PNG where a picture helps); the README's
-Performance section quotes them. ``simulator_throughput.py`` and ``bucket_window.py`` are the
+Results go to ``bench/results/<name>.json`` (plus a PNG where a picture helps, and a line in
+``history.jsonl``); ``python -m bench.report`` writes the README's Performance section from them.
+``bench/baseline/`` is the one-Celery-task-per-message baseline; ``bench/proposals/`` holds the
+pipeline changes the measurements suggest. The fault campaign lives in ``tests/faults``
+(``pytest -m faults tests/faults``). ``simulator_throughput.py`` and ``bucket_window.py`` are the
 simulator's and the token bucket's own benches.
 """

@@ -6,5 +6,6 @@ blazecast processes, CPU and memory sampling, and writing results.
 - :mod:`.stack`: ``BenchStack``: engines + simulator + worker, beat and listener processes.
 - :mod:`.population`: seeded users files and fast recipient import (``COPY``).
 - :mod:`.sampling`: CPU seconds and RSS per component, sampled with psutil.
+- :mod:`.profiling`: ``PySpy``: where the time goes in live processes, by layer and call site.
 - :mod:`.results`: the JSON every bench writes (machine, load average) and the summary line.
 """
