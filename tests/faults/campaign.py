@@ -11,6 +11,9 @@ in its own process (receipts on: every message DELIVERED and READ within 0.2 s).
   read), and delivered/read equal what the simulator pushed while the listener was listening;
 - no rolling 60 s window above the quota, whatever broke.
 
+A supervisor thread restarts any process that exits by itself, as the deployment's ``restart:
+unless-stopped`` does; each restart is listed in the scenario's events.
+
 ``run_scenario`` returns the figures the summary reports: time to finish, attempts per batch,
 copies accepted per visible message, what was injected.
 """
@@ -30,6 +33,7 @@ from bench.harness.population import make_audience
 from bench.harness.simproc import FAST_BEHAVIOUR
 from bench.harness.stack import BenchStack, running_stack
 from models import Announcement, AnnouncementStatus, Batch, Delivery, DeliveryState
+from tests.faults import injectors
 from tests.faults.injectors import FaultContext, Injector
 
 QUOTA_PER_MINUTE = 100_000
@@ -121,13 +125,13 @@ def run_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0) -> di
     ) as stack:
         finished = threading.Event()
         context = FaultContext(stack, random.Random(seed), finished, RECIPIENTS)
-        injector = None
+        threads = [threading.Thread(target=injectors.supervise, args=(context,), daemon=True)]
         if scenario.injector is not None:
-            injector = threading.Thread(target=scenario.injector, args=(context,), daemon=True)
+            threads.append(threading.Thread(target=scenario.injector, args=(context,), daemon=True))
         started = time.monotonic()
         announcement_id = stack.announce(f"Fault campaign: {scenario.name}")
-        if injector is not None:
-            injector.start()
+        for thread in threads:
+            thread.start()
         try:
             stack.wait_for(
                 lambda: _status(stack, announcement_id) is AnnouncementStatus.COMPLETED,
@@ -138,8 +142,8 @@ def run_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0) -> di
             )
         finally:
             finished.set()
-            if injector is not None:
-                injector.join(timeout=60)
+            for thread in threads:
+                thread.join(timeout=60)
         seconds = time.monotonic() - started
         stack.sim.set_faults()  # receipts and stats settle without further faults
         done, seen = _settle(stack, announcement_id)

@@ -3,7 +3,9 @@
 An injector gets a ``FaultContext`` (the stack, a seeded random generator, and a way to tell
 that the broadcast is over) and breaks things until the broadcast completes or its one fault is
 done. Processes are killed with SIGKILL (no warm shutdown, no cleanup) and restarted the way a
-process supervisor would (docker's restart policy), with the same command line.
+process supervisor would, with the same command line. ``supervise`` is that supervisor for the
+whole run: like docker compose's ``restart: unless-stopped``, it starts again any process that
+exited by itself, and notes it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class FaultContext:
     finished: threading.Event
     recipients: int
     log: list[str] = field(default_factory=list)
+    # Held while a process is being killed and restarted, so the supervisor does not race it.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, text: str) -> None:
         self.log.append(f"{time.strftime('%H:%M:%S')} {text}")
@@ -53,17 +57,32 @@ def _child(stack: BenchStack, name: str) -> Child:
     return next(c for c in stack.group.children if c.name == name)
 
 
-def kill_and_restart(stack: BenchStack, name: str, down_seconds: float = 0.0) -> None:
+def _restart(stack: BenchStack, child: Child) -> None:
+    args = [str(a) for a in child.process.args[3:]]  # type: ignore[index]  # after "-m worker.cli"
+    stack.group.children.remove(child)
+    stack.group.start(child.name, *args)
+
+
+def kill_and_restart(ctx: FaultContext, name: str, down_seconds: float = 0.0) -> None:
     """SIGKILL a child's whole process group (the Celery main and its pool), then start it
     again with the same arguments after ``down_seconds``."""
-    child = _child(stack, name)
-    args = [str(a) for a in child.process.args[3:]]  # type: ignore[index]  # after "-m worker.cli"
-    if child.alive():
-        os.killpg(child.process.pid, signal.SIGKILL)
-    child.process.wait(10)
-    stack.group.children.remove(child)
-    time.sleep(down_seconds)
-    stack.group.start(name, *args)
+    with ctx.lock:
+        child = _child(ctx.stack, name)
+        if child.alive():
+            os.killpg(child.process.pid, signal.SIGKILL)
+        child.process.wait(10)
+        time.sleep(down_seconds)
+        _restart(ctx.stack, child)
+
+
+def supervise(ctx: FaultContext) -> None:
+    """Restart every process that exits by itself, as ``restart: unless-stopped`` does."""
+    while not ctx.finished.wait(0.5):
+        with ctx.lock:
+            for child in ctx.stack.group.dead():
+                code = child.process.returncode
+                _restart(ctx.stack, child)
+                ctx.note(f"{child.name} exited by itself (code {code}); supervisor restarted it")
 
 
 def sigkill_random_workers(ctx: FaultContext) -> None:
@@ -81,7 +100,7 @@ def sigkill_random_workers(ctx: FaultContext) -> None:
                     pool += [p.pid for p in root.children()]
         pick = ctx.rng.randrange(len(whole) + len(pool))
         if pick < len(whole):
-            kill_and_restart(ctx.stack, whole[pick])
+            kill_and_restart(ctx, whole[pick])
             ctx.note(f"SIGKILL {whole[pick]} (whole worker), restarted")
         else:
             with contextlib.suppress(ProcessLookupError):
@@ -106,7 +125,7 @@ def restart_postgres(ctx: FaultContext) -> None:
 def kill_listener(ctx: FaultContext) -> None:
     """At 30 %: SIGKILL the listener; a supervisor restarts it 3 s later."""
     if ctx.wait_for_progress(0.3):
-        kill_and_restart(ctx.stack, "listener", down_seconds=3.0)
+        kill_and_restart(ctx, "listener", down_seconds=3.0)
         ctx.note("listener SIGKILLed, restarted after 3 s")
 
 
