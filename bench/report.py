@@ -126,7 +126,9 @@ def capacity_section(r: dict[str, Any]) -> list[str]:
             f"{b['cpu_microseconds_per_message_total']:.0f} µs of CPU per message against "
             f"{base['cpu_microseconds_per_message_total']:.0f} µs. The baseline reaches "
             f"{base['sent_recorded_per_second'] / 1666.7:.0%} of the quota, so its `rate_limit` never "
-            "binds (and being per worker, it would not hold the quota across two workers anyway).",
+            "binds (and being per worker, it would not hold the quota across two workers anyway). "
+            f"Publishing its {base['published']:,} tasks alone took {base['seconds_to_publish']} s "
+            "(the plotted baseline line starts when the producer was done).",
             "",
             "![blazecast against one Celery task per message](bench/results/capacity.png)",
             "",
