@@ -144,25 +144,30 @@ class BatchSender:
         b, a = outcomes.batches.c, outcomes.announcements.c
         with self.db.session() as session:
             conn = session.connection()
+            # One statement leases the batch and reads what sending needs of its announcement.
             leased = conn.execute(
                 update(outcomes.batches)
-                .where(b.id == batch_id, b.state == BatchState.QUEUED)
+                .where(b.id == batch_id, b.state == BatchState.QUEUED, a.id == b.announcement_id)
                 .values(
                     state=BatchState.LEASED,
                     lease_until=func.now() + timedelta(seconds=self.config.lease_seconds),
                     leased_by=self.config.worker_name,
                     attempts=b.attempts + 1,
                 )
-                .returning(b.announcement_id, b.attempts)
+                .returning(
+                    b.attempts,
+                    a.id,
+                    a.status,
+                    a.category,
+                    a.data_base64,
+                    a.rate_per_minute,
+                    a.recall_of,
+                )
             ).first()
             if leased is None:
                 return None
-            row = conn.execute(
-                select(
-                    a.id, a.status, a.category, a.data_base64, a.rate_per_minute, a.recall_of
-                ).where(a.id == leased.announcement_id)
-            ).one()
-            announcement = _Announcement(*row)
+            attempts, *columns = leased
+            announcement = _Announcement(*columns)
             pending = outcomes.pending_deliveries(conn, batch_id)
             gone = [p for p in pending if p.recipient_status != RecipientStatus.ACTIVE]
             if gone and announcement.status == AnnouncementStatus.SENDING:
@@ -173,7 +178,7 @@ class BatchSender:
                     "recipient left before sending",
                 )
                 pending = [p for p in pending if p.recipient_status == RecipientStatus.ACTIVE]
-            return _Lease(batch_id, announcement, leased.attempts, pending)
+            return _Lease(batch_id, announcement, attempts, pending)
 
     def _messages(self, lease: _Lease) -> list[OutgoingMessage]:
         announcement = lease.announcement
