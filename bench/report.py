@@ -273,17 +273,20 @@ FAULT_FINDINGS = [
     "- A 5 s 429 storm costs far more than 5 s: each 429 halves the shared bucket's rate, which "
     "climbs back by a quarter of the rate per minute, so the broadcast runs slowly for minutes "
     "(`worker/ratelimit/buckets.py`, `DEFAULT_RECOVERY_PER_WINDOW`).",
-    "- Blocked users slow a broadcast: with 1 % of them, 63 % of batches hold one, and each "
-    "refused batch costs extra requests and tokens to isolate the culprit (`BatchSender._deliver`).",
+    "- Blocked users slow a broadcast: with 1 % of them, 63 % of batches hold one; the provider's "
+    "403 names the culprit, so the batch is sent again without it (one 403 per blocked user), "
+    "but the refused request had already taken tokens for its 100 messages: ~100 tokens of quota "
+    "per blocked user, ~30 s on 50,000 recipients (`BatchSender._deliver`).",
     "- The completion recount can overwrite receipts counted at the same moment, leaving "
     "`delivered`/`read` a few hundred below the rows "
     "([proposal](bench/proposals/recount-races-receipts.md)).",
-    "- In 2 of 5 Redis restarts before the campaign had a supervisor, the control worker died: "
+    "- In 3 of the 6 Redis restarts made while building the campaign (the last run's included), "
+    "the control worker died: "
     "Celery's consumer, restoring its unacknowledged messages as the connection dropped, hit "
     "`AttributeError: 'NoneType' object has no attribute 'hostname'` in kombu's Redis transport "
     "(`_connparams`), logged `Unrecoverable error` and exited; with nothing to restart it the "
-    "broadcast stalled. The deployment restarts it (`restart: unless-stopped`), and so does the "
-    "campaign now: the table lists every such restart.",
+    "broadcast stalled (twice, before the campaign had a supervisor). The deployment restarts it "
+    "(`restart: unless-stopped`), and so does the campaign: the table lists every such restart.",
 ]
 
 
