@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # The quota's window. Mixin's is a minute; tests shrink it to make the quota bind quickly.
     quota_window_seconds: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=MAX_BATCH_MESSAGES, ge=1, le=MAX_BATCH_MESSAGES)
+    # After a 429 the shared rate halves, then climbs back by this share of the quota per window:
+    # 1.0 is back to full speed within half a minute of one 429, within a minute of a storm.
+    rate_recovery_per_window: float = Field(default=1.0, gt=0)
 
     # Retries, leases and recovery.
     max_attempts: int = Field(default=8, ge=1)

@@ -45,10 +45,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
-        # A reserved message whose worker died (SIGKILL) is handed out again after this long.
-        # Every task is idempotent and the longest (planning a million recipients) takes well
-        # under a minute, so five minutes is safe and brings lost receipts back soon.
-        "broker_transport_options": {"visibility_timeout": 300},
+        # A reserved message whose worker died (SIGKILL) is handed out again after this long,
+        # which matters for receipts: the provider never pushes them twice. Every task is
+        # idempotent (a message handed out twice does its work once) and none runs for a minute
+        # (planning a million recipients takes ~20 s, in pages), so one minute is safe.
+        "broker_transport_options": {"visibility_timeout": 60},
         "beat_schedule": {
             # A tick or reap that waited longer than a few periods is stale: the next one does the
             # same work, so expire them rather than let a backlog of them pile up.

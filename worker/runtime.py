@@ -46,7 +46,9 @@ class Runtime:
 
     @functools.cached_property
     def buckets(self) -> TokenBuckets:
-        return TokenBuckets(self.redis)
+        return TokenBuckets(
+            self.redis, recovery_per_window=self.settings.rate_recovery_per_window
+        )
 
     @functools.cached_property
     def keystore(self) -> Keystore:
