@@ -7,14 +7,14 @@ simulator against the spec, not against blazecast's own client.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from simulator.imrest import ImRestConfig, ImRestSimulator, RecipientBehaviour
+from simulator.imrest import ImRestSimulator
+from tests.imrest_support import simulator_factory
 
 _CALL_OPTIONS = ("token", "app_id", "user_id", "headers", "timeout")
 
@@ -92,31 +92,11 @@ class Api:
         self.session.close()
 
 
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until `check()` holds; the simulated recipients act after short delays."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., ImRestSimulator]]:
     """Start a simulator with the given ImRestConfig fields (fast recipients, 20 users)."""
-    started: list[ImRestSimulator] = []
-
-    def make(**overrides: Any) -> ImRestSimulator:
-        overrides.setdefault("users", 20)
-        overrides.setdefault("group_size", 5)
-        overrides.setdefault("behaviour", RecipientBehaviour.fast())
-        sim = ImRestSimulator(ImRestConfig(**overrides)).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+    with simulator_factory(users=20) as make:
+        yield make
 
 
 @pytest.fixture

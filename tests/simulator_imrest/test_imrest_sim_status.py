@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 
 from simulator.imrest import ImRestSimulator, RecipientBehaviour
-from tests.simulator_imrest.conftest import Api, eventually
+from tests.imrest_support import eventually
+from tests.simulator_imrest.conftest import Api
 
 
 def status_seen_by(api: Api, viewer: int, opposite: int, msg_id: int) -> str:

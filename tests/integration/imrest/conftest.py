@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from simulator.imrest import ImRestConfig, ImRestSimulator, RecipientBehaviour
+from simulator.imrest import ImRestSimulator
+from tests.imrest_support import simulator_factory
 from worker.messaging.imrest import ImRestSettings, ImRestTransport
 
 ANNOUNCEMENT = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
@@ -16,19 +17,8 @@ ANNOUNCEMENT = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
 @pytest.fixture
 def make_sim() -> Iterator[Callable[..., ImRestSimulator]]:
-    started: list[ImRestSimulator] = []
-
-    def make(**overrides: Any) -> ImRestSimulator:
-        overrides.setdefault("users", 30)
-        overrides.setdefault("group_size", 5)
-        overrides.setdefault("behaviour", RecipientBehaviour.fast())
-        sim = ImRestSimulator(ImRestConfig(**overrides)).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+    with simulator_factory(users=30) as make:
+        yield make
 
 
 @pytest.fixture
@@ -68,11 +58,3 @@ def transport(
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        time.sleep(0.02)

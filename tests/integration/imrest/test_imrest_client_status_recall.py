@@ -8,7 +8,8 @@ from collections.abc import Callable
 import pytest
 
 from simulator.imrest import ImRestSimulator, RecipientBehaviour
-from tests.integration.imrest.conftest import ANNOUNCEMENT, eventually, now_ms
+from tests.imrest_support import eventually
+from tests.integration.imrest.conftest import ANNOUNCEMENT, now_ms
 from worker.messaging.errors import InvalidData, ServerError, Unauthorized
 from worker.messaging.imrest import ImRestTransport, Marker
 
