@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     # A queued batch whose Celery message may be lost (Redis restarted) is published again after this.
     requeue_after_seconds: float = Field(default=60.0, gt=0)
     queue_high_water: int = Field(default=200, ge=1)
+    # Planning stays this many messages ahead of sending (planned, not yet sent), so that planning a
+    # large audience never competes with sending all at once; 0 plans the whole audience at once.
+    plan_ahead: int = Field(default=50_000, ge=0)
+    # Recipients planned per statement (one transaction each).
+    plan_page_size: int = Field(default=20_000, ge=1)
     error_threshold: float = Field(default=0.2, gt=0, le=1)
     error_threshold_min_batches: int = Field(default=20, ge=1)
 

@@ -26,7 +26,6 @@ from worker.runtime import Runtime
 log = logging.getLogger(__name__)
 
 INFRASTRUCTURE_ERRORS = (DBAPIError, redis.RedisError)
-PLAN_PAGE_SIZE = 20_000
 
 
 class BlazecastTask(Task):
@@ -62,36 +61,51 @@ def tick(self: BlazecastTask) -> None:
     runtime = self.runtime
     with runtime.db.session() as session:
         dispatcher.start_due(session)
-        to_plan = dispatcher.needing_plan(session)
+        to_plan = dispatcher.needing_plan(session, plan_ahead=runtime.settings.plan_ahead)
         batch_ids = dispatcher.dispatch(session, high_water=runtime.settings.queue_high_water)
     for announcement_id in to_plan:
         # One plan task at a time per announcement; the planner's lease is the real guard.
-        if runtime.redis.set(f"blazecast:plan-enqueued:{announcement_id}", 1, nx=True, ex=30):
+        if runtime.redis.set(plan_enqueued_key(str(announcement_id)), 1, nx=True, ex=30):
             plan_announcement.delay(str(announcement_id))
     publish_batches(batch_ids)
 
 
+def plan_enqueued_key(announcement_id: str) -> str:
+    return f"blazecast:plan-enqueued:{announcement_id}"
+
+
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.plan_announcement")
 def plan_announcement(self: BlazecastTask, announcement_id: str) -> int:
-    """Plan page after page (each its own transaction) until the audience is exhausted."""
-    runtime, planned = self.runtime, 0
-    key, holder = uuid.UUID(announcement_id), f"{self.request.hostname}:{self.request.id}"
+    """Plan page after page (each its own transaction) until the audience is exhausted or planning
+    is ``plan_ahead`` messages ahead of sending; a later tick plans on as sending catches up."""
+    try:
+        return _plan(self.runtime, uuid.UUID(announcement_id), self.request)
+    finally:
+        # The next tick may enqueue planning again (once sending has caught up).
+        self.runtime.redis.delete(plan_enqueued_key(announcement_id))
+
+
+def _plan(runtime: Runtime, key: uuid.UUID, request: Any) -> int:
+    planned, holder = 0, f"{request.hostname}:{request.id}"
+    settings = runtime.settings
     while True:
         with runtime.db.session() as session:
             if not planner.claim_plan_lease(session, key, holder):
                 return planned
             page = planner.plan_page(
-                session, key, page_size=PLAN_PAGE_SIZE, batch_size=runtime.settings.batch_size
+                session, key, page_size=settings.plan_page_size, batch_size=settings.batch_size
             )
         planned += page.deliveries
         if planned == page.deliveries:  # first page: start sending without waiting for a tick
             with runtime.db.session() as session:
-                batch_ids = dispatcher.dispatch(
-                    session, high_water=runtime.settings.queue_high_water
-                )
+                batch_ids = dispatcher.dispatch(session, high_water=settings.queue_high_water)
             publish_batches(batch_ids)
         if page.finished:
             return planned
+        with runtime.db.session() as session:
+            if planner.far_enough_ahead(session, key, settings.plan_ahead):
+                planner.release_plan_lease(session, key, holder)
+                return planned
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.record_receipts")

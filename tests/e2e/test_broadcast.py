@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import func, select
 
-from models import AnnouncementStatus
+from models import AnnouncementStatus, Batch, Delivery
 from simulator import SimConfig
 from simulator.config import UserBehaviour
 from tests.e2e.stack import running_stack
@@ -22,7 +23,10 @@ def test_ten_thousand_recipients_each_see_it_once_with_receipts(
     settings: Settings, clean_db: Database, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     config = SimConfig(users=10_000, seed=7, behaviour=UserBehaviour.fast())
-    with running_stack(settings, clean_db, tmp_path, config) as stack:
+    # Planning in pages of 1,000 that stay 3,000 messages ahead of sending: it interleaves with
+    # sending instead of finishing first (the default is 20,000-recipient pages, 50,000 ahead).
+    env = {"BLAZECAST_PLAN_PAGE_SIZE": "1000", "BLAZECAST_PLAN_AHEAD": "3000"}
+    with running_stack(settings, clean_db, tmp_path, config, env=env) as stack:
         with clean_db.session() as session:
             add_recipients(session, 0, user_ids=stack.sim.user_ids)
             announcement = add_announcement(session, "Hello from blazecast 👋")
@@ -38,6 +42,17 @@ def test_ten_thousand_recipients_each_see_it_once_with_receipts(
         )
         done = stack.announcement(announcement.id)
         seen = stack.sim.stats()
+        with clean_db.session() as session:
+            last_planned = session.execute(
+                select(func.max(Batch.created_at)).where(Batch.announcement_id == announcement.id)
+            ).scalar_one()
+            sent_before = session.execute(
+                select(func.count()).where(
+                    Delivery.announcement_id == announcement.id, Delivery.sent_at < last_planned
+                )
+            ).scalar_one()
+    # The last page waited until at most 3,000 planned messages were unsent (+ its own 1,000).
+    assert sent_before >= 10_000 - 3_000 - 1_000
     assert (done.total, done.sent, done.failed, done.skipped) == (10_000, 10_000, 0, 0)
     assert seen["visible_messages"] == 10_000
     assert seen["distinct_message_ids"] == 10_000

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Announcement, AnnouncementStatus, Batch, BatchState, Bot
+from worker.broadcast import planner
 
 
 def start_due(session: Session, *, limit: int = 50) -> list[uuid.UUID]:
@@ -43,17 +44,17 @@ def start_due(session: Session, *, limit: int = 50) -> list[uuid.UUID]:
     return list(started.scalars())
 
 
-def needing_plan(session: Session) -> list[uuid.UUID]:
-    """Announcements whose planning is unfinished and whose planner lease is free (or expired)."""
-    rows = session.execute(
-        select(Announcement.id).where(
-            Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.PAUSED)),
-            Announcement.planned.is_(False),
-            (Announcement.plan_lease_until.is_(None))
-            | (Announcement.plan_lease_until < func.now()),
-        )
+def needing_plan(session: Session, *, plan_ahead: int) -> list[uuid.UUID]:
+    """Announcements whose planning is unfinished, whose planner lease is free (or expired), and
+    whose planned-but-unsent messages are fewer than ``plan_ahead`` (0: no such limit)."""
+    query = select(Announcement.id).where(
+        Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.PAUSED)),
+        Announcement.planned.is_(False),
+        (Announcement.plan_lease_until.is_(None)) | (Announcement.plan_lease_until < func.now()),
     )
-    return list(rows.scalars())
+    if plan_ahead:
+        query = query.where(planner.unsent() < plan_ahead)
+    return list(session.execute(query).scalars())
 
 
 def queued_count(session: Session) -> int:

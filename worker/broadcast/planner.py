@@ -4,7 +4,9 @@ Each page is one statement (``INSERT … SELECT`` through CTEs) over the next ``
 id order (keyset access), committed together with the announcement's cursor. A crash mid-plan loses
 at most the uncommitted page; the next planner resumes from the stored cursor, so planning is
 idempotent and resumable. Only one planner works on an announcement at a time (``plan_lease_until``).
-No row passes through Python: message ids are computed in SQL with the same UniqueObjectId as
+Planning runs ahead of sending by a bounded number of messages (``plan_ahead``), page by page, so
+that a large audience's planning is spread over the broadcast instead of competing with its first
+seconds of sending. No row passes through Python: message ids are computed in SQL with the same UniqueObjectId as
 ``worker.messaging.mixin.ids.message_id_for`` (a test holds the two together).
 """
 
@@ -111,6 +113,30 @@ def claim_plan_lease(session: Session, announcement_id: uuid.UUID, holder: str) 
         .returning(Announcement.id)
     ).first()
     return claimed is not None
+
+
+def release_plan_lease(session: Session, announcement_id: uuid.UUID, holder: str) -> None:
+    """Give the plan lease back before the audience is exhausted (planning is far enough ahead)."""
+    session.execute(
+        update(Announcement)
+        .where(Announcement.id == announcement_id, Announcement.plan_holder == holder)
+        .values(plan_lease_until=None, plan_holder=None)
+    )
+
+
+def unsent() -> ColumnElement[int]:
+    """Planned deliveries not yet sent, failed or skipped, from the announcement's counters."""
+    return Announcement.total - Announcement.sent - Announcement.failed - Announcement.skipped
+
+
+def far_enough_ahead(session: Session, announcement_id: uuid.UUID, plan_ahead: int) -> bool:
+    """True when at least ``plan_ahead`` planned messages wait to be sent (never when it is 0)."""
+    if not plan_ahead:
+        return False
+    waiting = session.execute(
+        select(unsent()).where(Announcement.id == announcement_id)
+    ).scalar_one()
+    return int(waiting) >= plan_ahead
 
 
 def plan_page(

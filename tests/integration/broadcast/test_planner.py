@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Announcement, AnnouncementStatus, Batch, Delivery, DeliveryState, RecipientStatus
@@ -140,3 +140,36 @@ def test_planning_needs_a_started_announcement(db_session: Session) -> None:
     assert not planner.claim_plan_lease(db_session, announcement.id, "test")
     assert announcement.scheduled_at is not None
     assert announcement.scheduled_at.isoformat() == "2098-12-31T15:00:00+00:00"
+
+
+def test_planning_stays_a_bounded_number_of_messages_ahead_of_sending(db_session: Session) -> None:
+    add_recipients(db_session, 450)
+    announcement = add_announcement(db_session)
+    _start(db_session, announcement)
+    plan_ahead = 150
+
+    def page() -> None:
+        assert planner.claim_plan_lease(db_session, announcement.id, "planner-a")
+        planner.plan_page(db_session, announcement.id, page_size=100, batch_size=100)
+
+    page()
+    assert not planner.far_enough_ahead(db_session, announcement.id, plan_ahead)  # 100 unsent
+    page()
+    assert planner.far_enough_ahead(db_session, announcement.id, plan_ahead)  # 200 unsent
+    planner.release_plan_lease(db_session, announcement.id, "planner-a")
+    # Far enough ahead: no tick plans it, until sending catches up; 0 means no limit.
+    assert dispatcher.needing_plan(db_session, plan_ahead=plan_ahead) == []
+    assert dispatcher.needing_plan(db_session, plan_ahead=0) == [announcement.id]
+    db_session.execute(
+        update(Announcement).where(Announcement.id == announcement.id).values(sent=60)
+    )
+    assert dispatcher.needing_plan(db_session, plan_ahead=plan_ahead) == [announcement.id]
+    # The lease was given back, so another planner picks up at the stored cursor.
+    assert planner.claim_plan_lease(db_session, announcement.id, "planner-b")
+    while not planner.plan_page(db_session, announcement.id, page_size=100, batch_size=100).finished:
+        pass
+    assert not planner.far_enough_ahead(db_session, announcement.id, 0)
+    planned = db_session.execute(
+        select(func.count()).where(Delivery.announcement_id == announcement.id)
+    ).scalar_one()
+    assert planned == 450
