@@ -70,7 +70,7 @@ def run_blazecast(stack: BenchStack, recipients: int, timeout: float) -> tuple[d
             sent_at = now
         return done.sent == recipients and done.read == recipients
 
-    elapsed = stack.wait_for(caught_up, timeout=timeout, what="every message sent and read", poll=0.5)
+    elapsed = stack.wait_for(caught_up, timeout=timeout, what="every message sent and read", poll=0.1)
     cpu = {name: u.cpu_seconds for name, u in sampler.stop().items()}
     total_cpu = sum(cpu.values())
     figures = {
@@ -170,7 +170,7 @@ def run_baseline(
             series.append((round(time.monotonic() - started, 2), count, read))
             return bool(count == recipients)
 
-        elapsed = stack.wait_for(recorded, timeout=timeout, what="the baseline to record everyone", poll=0.5)
+        elapsed = stack.wait_for(recorded, timeout=timeout, what="the baseline to record everyone", poll=0.1)
         elapsed += enqueued_in
         cpu = {name: u.cpu_seconds for name, u in sampler.stop().items()}
         time.sleep(2)  # receipts still on their way

@@ -27,7 +27,7 @@ from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 0.25
 MAX_RECEIPTS_PER_TASK = 5_000
 
 

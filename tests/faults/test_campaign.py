@@ -44,7 +44,8 @@ SCENARIOS = [
         "listener SIGKILLed at 30 %, back 3 s later (the simulator queues receipts meanwhile)",
         injectors.kill_listener,
         queue_receipts=True,
-        # Its buffer: 0.5 s of receipts at the quota, two per message (DELIVERED and READ).
+        # Its buffer: up to 0.5 s of receipts at the quota (flushed every 0.25 s; allow a late flush),
+        # two per message (DELIVERED and READ).
         receipts_lost_at_most=2 * 1_667,
     ),
     Scenario(

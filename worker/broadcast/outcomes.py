@@ -21,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Table,
+    Text,
     any_,
     bindparam,
     case,
@@ -51,13 +52,13 @@ CLOSED = (BatchState.DONE, BatchState.FAILED, BatchState.CANCELLED)
 
 @dataclass(frozen=True)
 class Pending:
-    """A delivery of the batch that still has to go out."""
+    """A delivery of the batch that still has to go out; ids as the text the wire carries."""
 
     delivery_id: int
-    message_id: uuid.UUID
+    message_id: str
     recipient_id: int
-    user_id: uuid.UUID
-    conversation_id: uuid.UUID | None
+    user_id: str
+    conversation_id: str | None
     recipient_status: RecipientStatus
 
 
@@ -68,8 +69,17 @@ def _ids(values: Sequence[int]) -> Any:
 def pending_deliveries(conn: Connection, batch_id: int) -> list[Pending]:
     """Deliveries of the batch not yet accepted by the provider (nor failed or skipped)."""
     d, r = deliveries.c, recipients.c
+    # UUIDs as text: they only go on the wire, and 300 uuid.UUID objects per batch cost more
+    # than the rest of reading it.
     rows = conn.execute(
-        select(d.id, d.message_id, d.recipient_id, r.user_id, r.conversation_id, r.status)
+        select(
+            d.id,
+            d.message_id.cast(Text),
+            d.recipient_id,
+            r.user_id.cast(Text),
+            r.conversation_id.cast(Text),
+            r.status,
+        )
         .join_from(deliveries, recipients, r.id == d.recipient_id)
         .where(d.batch_id == batch_id, d.sent_at.is_(None), d.state.in_(UNSENT))
         .order_by(d.id)
@@ -163,3 +173,4 @@ def release_batch(conn: Connection, batch_id: int, state: BatchState, **values: 
         .where(batches.c.id == batch_id)
         .values(state=state, lease_until=None, leased_by=None, **values)
     )
+

@@ -43,6 +43,9 @@ from models import (
 )
 
 PLAN_LEASE = timedelta(seconds=60)
+# An announcement's first page is small, so that its first batches go out within a fraction of a
+# second of the start instead of after a whole page (20,000 recipients take ~0.4 s).
+FIRST_PAGE_SIZE = 2_000
 PLANNABLE = (AnnouncementStatus.SENDING, AnnouncementStatus.PAUSED)
 
 
@@ -154,6 +157,8 @@ def plan_page(
     ).scalar_one()
     if announcement.planned:
         return PageResult(0, 0, True)
+    if announcement.batches_planned == 0:
+        page_size = min(page_size, FIRST_PAGE_SIZE)
     target = audience_clause(announcement)
     page = (
         select(Recipient.id.label("recipient_id"), Recipient.user_id)

@@ -91,7 +91,7 @@ class _Lease:
     pending: list[Pending]
 
     def by_message_id(self) -> dict[str, Pending]:
-        return {str(p.message_id): p for p in self.pending}
+        return {p.message_id: p for p in self.pending}
 
 
 class _NeedsWait(Exception):
@@ -185,12 +185,12 @@ class BatchSender:
         bot = self.config.bot_id
         messages = []
         for p in lease.pending:
-            user = str(p.user_id)
+            user = p.user_id
             messages.append(
                 OutgoingMessage(
-                    conversation_id=str(p.conversation_id or unique_conversation_id(bot, user)),
+                    conversation_id=p.conversation_id or unique_conversation_id(bot, user),
                     recipient_id=user,
-                    message_id=str(p.message_id),
+                    message_id=p.message_id,
                     category=announcement.category,
                     data_base64=self._data_for(announcement, user),
                 )

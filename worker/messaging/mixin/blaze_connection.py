@@ -58,6 +58,7 @@ def open_connection(
             header=[f"Authorization: Bearer {token}"],
             subprotocols=[SUBPROTOCOL],
             enable_multithread=True,
+            class_=ReadAheadWebSocket,
         )
     except websocket.WebSocketBadStatusException as exc:
         if exc.status_code == 401:
@@ -79,6 +80,27 @@ def open_connection(
     )
     connection.start()
     return connection
+
+
+class ReadAheadWebSocket(websocket.WebSocket):
+    """A websocket that reads the socket up to 64 KiB at a time.
+
+    websocket-client asks its socket for every frame's header and payload separately, a system call
+    each; receipts arrive as bursts of small frames, so one read usually holds dozens of them.
+    Only the reader thread receives, so the read-ahead needs no lock.
+    """
+
+    READ_AHEAD = 65_536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ahead = memoryview(b"")
+
+    def _recv(self, bufsize: int) -> bytes:
+        if not self._ahead:
+            self._ahead = memoryview(super()._recv(max(bufsize, self.READ_AHEAD)))
+        chunk, self._ahead = self._ahead[:bufsize], self._ahead[bufsize:]
+        return chunk.tobytes()
 
 
 class BlazeConnection:
