@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from typing import Any
 
-from worker import queues
+from celery import Celery
+from celery.signals import celeryd_init, worker_process_init, worker_process_shutdown
+
+from worker import queues, redis_transport
 from worker.config import Settings, get_settings
 from worker.runtime import Runtime
 
@@ -25,6 +27,13 @@ def create_app(settings: Settings | None = None) -> Celery:
 def runtime_of(app: Celery) -> Runtime:
     runtime: Runtime = app.blazecast_runtime
     return runtime
+
+
+@celeryd_init.connect
+def _fixed_redis_transport(sender: object = None, conf: Any = None, **_: object) -> None:
+    # Works around a kombu bug that makes a worker exit when Redis restarts (see
+    # worker/redis_transport.py). Workers only: Flower tells brokers apart by the URL scheme.
+    conf.broker_transport = redis_transport.TRANSPORT
 
 
 @worker_process_init.connect
