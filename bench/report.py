@@ -68,11 +68,21 @@ def quota_comment(f: dict[str, Any]) -> str:
         "over the quota."
     )
     overall, after = f["share_of_quota"], f.get("share_of_quota_after_planning", 0.0)
+    overlap = f.get("seconds_planning_overlapped_sending")
     if after - overall > 0.003:
         text += (
-            f" While planning still ran (the grey band, {f.get('seconds_planning_overlapped_sending')} "
-            f"s) sending was slower, and that start is what keeps the whole run at {overall:.2%} "
-            f"against {after:.2%} once planning had finished."
+            f" While planning still ran (the grey band, {overlap} s) sending was slower, and that "
+            f"start is what keeps the whole run at {overall:.2%} against {after:.2%} once planning "
+            "had finished."
+        )
+    else:
+        text += (
+            f" Planning ran beside sending for {overlap} s (the grey band), 50,000 messages ahead "
+            "of it page by page (`BLAZECAST_PLAN_AHEAD`), without holding it back: the whole run "
+            f"is at {overall:.2%}, {after:.2%} once planning had finished. The rest of the "
+            "shortfall is the bucket's own margin: it refills at (100,000 − 200) / 60.5 s so that "
+            "its burst of 200 plus 60 s of refill stay under the quota with half a second of "
+            "timing slack between Redis' clock and the provider's."
         )
     return text
 

@@ -6,8 +6,8 @@ at most the uncommitted page; the next planner resumes from the stored cursor, s
 idempotent and resumable. Only one planner works on an announcement at a time (``plan_lease_until``).
 Planning runs ahead of sending by a bounded number of messages (``plan_ahead``), page by page, so
 that a large audience's planning is spread over the broadcast instead of competing with its first
-seconds of sending. No row passes through Python: message ids are computed in SQL with the same UniqueObjectId as
-``worker.messaging.mixin.ids.message_id_for`` (a test holds the two together).
+seconds of sending. No row passes through Python: message ids are computed in SQL with the same
+UniqueObjectId as ``worker.messaging.mixin.ids.message_id_for`` (a test holds the two together).
 """
 
 from __future__ import annotations

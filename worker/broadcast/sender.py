@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Interval, String, bindparam, func, select, update
 
 from models import Announcement, AnnouncementStatus, Batch, BatchState, RecipientStatus
 from worker.broadcast import outcomes, state
@@ -94,6 +94,28 @@ class _Lease:
         return {p.message_id: p for p in self.pending}
 
 
+_b, _a = outcomes.batches.c, outcomes.announcements.c
+# One statement leases the batch and reads what sending needs of its announcement; built once
+# (see ``outcomes``).
+_LEASE = (
+    update(outcomes.batches)
+    .where(
+        _b.id == bindparam("batch"),
+        _b.state == BatchState.QUEUED,
+        _a.id == _b.announcement_id,
+    )
+    .values(
+        state=BatchState.LEASED,
+        lease_until=func.now() + bindparam("lease", type_=Interval),
+        leased_by=bindparam("worker", type_=String),
+        attempts=_b.attempts + 1,
+    )
+    .returning(
+        _b.attempts, _a.id, _a.status, _a.category, _a.data_base64, _a.rate_per_minute, _a.recall_of
+    )
+)
+
+
 class _NeedsWait(Exception):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -141,28 +163,15 @@ class BatchSender:
     # --- steps -----------------------------------------------------------------------------
 
     def _lease(self, batch_id: int) -> _Lease | None:
-        b, a = outcomes.batches.c, outcomes.announcements.c
         with self.db.session() as session:
             conn = session.connection()
-            # One statement leases the batch and reads what sending needs of its announcement.
             leased = conn.execute(
-                update(outcomes.batches)
-                .where(b.id == batch_id, b.state == BatchState.QUEUED, a.id == b.announcement_id)
-                .values(
-                    state=BatchState.LEASED,
-                    lease_until=func.now() + timedelta(seconds=self.config.lease_seconds),
-                    leased_by=self.config.worker_name,
-                    attempts=b.attempts + 1,
-                )
-                .returning(
-                    b.attempts,
-                    a.id,
-                    a.status,
-                    a.category,
-                    a.data_base64,
-                    a.rate_per_minute,
-                    a.recall_of,
-                )
+                _LEASE,
+                {
+                    "batch": batch_id,
+                    "lease": timedelta(seconds=self.config.lease_seconds),
+                    "worker": self.config.worker_name,
+                },
             ).first()
             if leased is None:
                 return None
