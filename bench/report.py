@@ -326,7 +326,11 @@ def render() -> str:
             earlier = [e for e in history(name) if e["summary"] != result.get("summary")]
             if earlier:
                 lines += ["Other runs of this bench (`bench/results/history.jsonl`):", ""]
-                lines += [f"- {e['summary']} (load average {e['loadavg'][0]})" for e in earlier[-4:]]
+                lines += [
+                    f"- {e['summary']} (load average {e['loadavg'][0]}"
+                    + (f", {e['commit']})" if e.get("commit") else ")")
+                    for e in earlier[-4:]
+                ]
                 lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

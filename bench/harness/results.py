@@ -30,17 +30,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+# What a bench measures; changes elsewhere (results, docs) do not make a run "uncommitted".
+_CODE = ("worker", "models", "migrations", "simulator", "bench")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, check=True, cwd=RESULTS.parent
+    ).stdout.strip()
+
+
 def _commit() -> str:
+    """The commit measured, ``+uncommitted`` if the code differed from it."""
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=RESULTS.parent,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short", "HEAD")
+        changed = _git("status", "--porcelain", "--", *_CODE, ":!bench/results")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{commit}+uncommitted" if changed else commit
 
 
 class Run:
@@ -68,7 +75,13 @@ class Run:
         }
         path = RESULTS / f"{self.name}.json"
         path.write_text(json.dumps(document, indent=2) + "\n")
-        remember(self.name, summary, self.machine_before["loadavg"], str(document["measured_at"]))
+        remember(
+            self.name,
+            summary,
+            self.machine_before["loadavg"],
+            str(document["measured_at"]),
+            str(document["commit"]),
+        )
         print(f"wrote {path.relative_to(RESULTS.parents[1])}")
         print(summary)
         return path
@@ -77,10 +90,18 @@ class Run:
 HISTORY = RESULTS / "history.jsonl"
 
 
-def remember(bench: str, summary: str, loadavg: list[float], measured_at: str) -> None:
+def remember(
+    bench: str, summary: str, loadavg: list[float], measured_at: str, commit: str
+) -> None:
     """Append the run's summary line to ``history.jsonl``: the JSON holds the latest run only,
     and on a shared machine the spread between runs is part of the result."""
-    entry = {"bench": bench, "summary": summary, "loadavg": loadavg, "measured_at": measured_at}
+    entry = {
+        "bench": bench,
+        "summary": summary,
+        "loadavg": loadavg,
+        "measured_at": measured_at,
+        "commit": commit,
+    }
     with HISTORY.open("a") as handle:
         handle.write(json.dumps(entry) + "\n")
 
