@@ -274,29 +274,25 @@ FAULT_FINDINGS = [
     "- Killing workers, restarting Redis or Postgres, 500s, dropped replies, cut connections and "
     "blocked users never lost or duplicated a message for a user: re-sends after a lost reply "
     "reuse the message id and the provider shows it once (`copies accepted` > 1 counts them).",
-    "- Receipts inside a `record_receipts` task that a SIGKILLed worker had reserved come back only "
-    "after the broker's visibility timeout (an hour at first, 5 minutes since 2b310bf), so right "
-    "after the broadcast they are missing "
-    "([proposal](bench/proposals/receipts-after-a-worker-crash.md)); the receipts a SIGKILLed "
-    "*listener* had buffered (≤ 0.5 s) are lost for good, as the provider never re-pushes a "
-    "receipt (the scenario allows that much and reports it).",
-    "- A 5 s 429 storm costs far more than 5 s: each 429 halves the shared bucket's rate, which "
-    "climbs back by a quarter of the rate per minute, so the broadcast runs slowly for minutes "
-    "(`worker/ratelimit/buckets.py`, `DEFAULT_RECOVERY_PER_WINDOW`).",
+    "- Receipts inside a `record_receipts` task that a SIGKILLed worker had reserved come back "
+    "after the broker's visibility timeout, one minute since 9c79478 (it was an hour, then 5 "
+    "minutes: [proposal](bench/proposals/receipts-after-a-worker-crash.md)); the receipts a "
+    "SIGKILLed *listener* had buffered (flushed every 0.25 s) are lost for good, as the provider "
+    "never re-pushes a receipt (the scenario allows half a second's worth and reports it).",
+    "- A 429 storm slows the rest of the broadcast: each 429 halves the shared bucket's rate, "
+    "which climbs back to the full rate within a window (`BLAZECAST_RATE_RECOVERY_PER_WINDOW`, 1.0 "
+    "since 9c79478; it was a quarter per window and a 5 s storm cost 2.89× the fault-free time).",
     "- Blocked users slow a broadcast: with 1 % of them, 63 % of batches hold one; the provider's "
     "403 names the culprit, so the batch is sent again without it (one 403 per blocked user), "
-    "but the refused request had already taken tokens for its 100 messages: ~100 tokens of quota "
-    "per blocked user, ~30 s on 50,000 recipients (`BatchSender._deliver`).",
-    "- The completion recount can overwrite receipts counted at the same moment, leaving "
-    "`delivered`/`read` a few hundred below the rows "
-    "([proposal](bench/proposals/recount-races-receipts.md)).",
-    "- In 3 of the 6 Redis restarts made while building the campaign (the last run's included), "
-    "the control worker died: "
-    "Celery's consumer, restoring its unacknowledged messages as the connection dropped, hit "
-    "`AttributeError: 'NoneType' object has no attribute 'hostname'` in kombu's Redis transport "
-    "(`_connparams`), logged `Unrecoverable error` and exited; with nothing to restart it the "
-    "broadcast stalled (twice, before the campaign had a supervisor). The deployment restarts it "
-    "(`restart: unless-stopped`), and so does the campaign: the table lists every such restart.",
+    "but the refused request had already taken tokens for its 100 messages. Whether Mixin counts "
+    "a refused request against the quota is not documented, so the tokens are not given back: "
+    "~100 tokens of quota per blocked user (`BatchSender._deliver`).",
+    "- Two bugs the campaign found are fixed: the completion recount overwrote receipts counted "
+    "at the same moment ([proposal](bench/proposals/recount-races-receipts.md), 679b1de), and "
+    "in 3 of 6 Redis restarts the control worker exited on a kombu bug (`AttributeError: "
+    "'NoneType' object has no attribute 'hostname'` while closing a channel with a pending "
+    "BRPOP); workers now use `worker/redis_transport.py` (18a2f19, "
+    "`tests/e2e/test_redis_restart.py`), and no worker died in the last run's Redis restart.",
 ]
 
 
