@@ -189,4 +189,3 @@ def release_batch(conn: Connection, batch_id: int, state: BatchState, **values: 
         .where(batches.c.id == batch_id)
         .values(state=state, lease_until=None, leased_by=None, **values)
     )
-
