@@ -203,6 +203,28 @@ def receipts_section(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def components_section(r: dict[str, Any]) -> list[str]:
+    send, listen = r["figures"]["send_path"], r["figures"]["listener"]
+    return [
+        "### The hot paths alone",
+        "",
+        f"`{r['command']}` ({load_note(r)}, {r['measured_at']}): outside Celery, one process each, "
+        "so that a change to either path shows in its own figure.",
+        "",
+        f"- Send path (`BatchSender.send` over {send['messages_sent']:,} messages in batches of "
+        f"100, against the simulator): **{send['sender_cpu_microseconds_per_message']} µs** of CPU "
+        f"per message in the sender and {send['postgres_cpu_microseconds_per_message']} µs in "
+        f"Postgres, {send['messages_per_second']:,.0f} msg/s from one process; "
+        f"{send['deliveries_hot_share']:.0%} of the updates of `deliveries` were HOT (fillfactor "
+        f"{send['fillfactor']}; `--fillfactor 100` shows the table before migration 0003, "
+        "[proposal](bench/proposals/deliveries-fillfactor.md)).",
+        f"- Listener (a subscribed `BlazeClient` receiving the DELIVERED and READ receipts of "
+        f"{listen['receipts_expected'] // 2:,} messages): **{listen['cpu_microseconds_per_receipt']}"
+        " µs** of CPU per receipt, reading, decoding and handing over included.",
+        "",
+    ]
+
+
 def latency_section(r: dict[str, Any]) -> list[str]:
     f = r["figures"]
     s = f["start_latency_seconds"]
@@ -314,6 +336,7 @@ def render() -> str:
         ("planning", planning_section),
         ("receipts", receipts_section),
         ("latency", latency_section),
+        ("components", components_section),
         ("faults", faults_section),
     ):
         result = load(name)
