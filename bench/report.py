@@ -318,6 +318,16 @@ FAULT_FINDINGS = [
 ]
 
 
+def _run_note(entry: dict[str, Any], latest: dict[str, Any]) -> str:
+    """Load average, commit, and the command where it differs from the latest run's."""
+    notes = [f"load average {entry['loadavg'][0]}"]
+    if entry.get("commit"):
+        notes.append(entry["commit"])
+    if entry.get("command") and entry["command"] != latest.get("command"):
+        notes.append(f"`{entry['command']}`")
+    return ", ".join(notes)
+
+
 def render() -> str:
     lines = [
         "## Performance",
@@ -345,11 +355,7 @@ def render() -> str:
             earlier = [e for e in history(name) if e["summary"] != result.get("summary")]
             if earlier:
                 lines += ["Other runs of this bench (`bench/results/history.jsonl`):", ""]
-                lines += [
-                    f"- {e['summary']} (load average {e['loadavg'][0]}"
-                    + (f", {e['commit']})" if e.get("commit") else ")")
-                    for e in earlier[-4:]
-                ]
+                lines += [f"- {e['summary']} ({_run_note(e, result)})" for e in earlier[-4:]]
                 lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -81,6 +81,7 @@ class Run:
             self.machine_before["loadavg"],
             str(document["measured_at"]),
             str(document["commit"]),
+            self.command,
         )
         print(f"wrote {path.relative_to(RESULTS.parents[1])}")
         print(summary)
@@ -91,7 +92,7 @@ HISTORY = RESULTS / "history.jsonl"
 
 
 def remember(
-    bench: str, summary: str, loadavg: list[float], measured_at: str, commit: str
+    bench: str, summary: str, loadavg: list[float], measured_at: str, commit: str, command: str
 ) -> None:
     """Append the run's summary line to ``history.jsonl``: the JSON holds the latest run only,
     and on a shared machine the spread between runs is part of the result."""
@@ -101,6 +102,7 @@ def remember(
         "loadavg": loadavg,
         "measured_at": measured_at,
         "commit": commit,
+        "command": command,
     }
     with HISTORY.open("a") as handle:
         handle.write(json.dumps(entry) + "\n")
