@@ -298,7 +298,10 @@ FAULT_FINDINGS = [
     "reuse the message id and the provider shows it once (`copies accepted` > 1 counts them).",
     "- Receipts inside a `record_receipts` task that a SIGKILLed worker had reserved come back "
     "after the broker's visibility timeout, one minute since 9c79478 (it was an hour, then 5 "
-    "minutes: [proposal](bench/proposals/receipts-after-a-worker-crash.md)); the receipts a "
+    "minutes: [proposal](bench/proposals/receipts-after-a-worker-crash.md)), so the SIGKILL "
+    "scenario waits up to 80 s after completion for them; only send-only workers reserve more "
+    "than one message per process, so a killed receipts worker holds at most one waiting "
+    "buffer per process. The receipts a "
     "SIGKILLed *listener* had buffered (flushed every 0.25 s) are lost for good, as the provider "
     "never re-pushes a receipt (the scenario allows half a second's worth and reports it).",
     "- A 429 storm slows the rest of the broadcast: each 429 halves the shared bucket's rate, "

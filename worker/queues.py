@@ -2,10 +2,13 @@
 
 Three queues so that one kind of work never starves another: sending (the bulk), receipts (many
 small applies) and control (beat ticks, planning, reaping). Tasks are acks_late: a worker killed
-mid-batch loses no message. Each worker process reserves up to 4 messages (prefetch), so that a
-process finishing a batch finds the next one already fetched: with 1, send processes waited for
-the broker ~30 % of the time, with 4 ~16 % (py-spy dumps during a broadcast with the quota
-lifted). The send queue is bounded (``dispatch``), so this never hoards a long queue.
+mid-batch loses no message. A worker that only sends reserves up to 4 messages per process
+(prefetch), so that a process finishing a batch finds the next one already fetched: with 1, send
+processes waited for the broker ~30 % of the time, with 4 ~16 % (py-spy dumps during a broadcast
+with the quota lifted); the send queue is bounded (``dispatch``), so this never hoards a long
+queue. Every other worker reserves 1: a killed worker's reserved messages come back only after
+the visibility timeout, and receipts, unlike batches, are never pushed again by the provider nor
+re-published by the reaper.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ RECEIPTS_QUEUE = "blazecast.receipts"
 CONTROL_QUEUE = "blazecast.control"
 ALL_QUEUES = (SEND_QUEUE, RECEIPTS_QUEUE, CONTROL_QUEUE)
 
-PREFETCH = 4
+SEND_PREFETCH = 4
 TICK_SECONDS = 1.0
 REAP_SECONDS = 5.0
 
@@ -38,7 +41,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": PREFETCH,
+        "worker_prefetch_multiplier": 1,  # send-only workers: ``prefetch_for``
         "task_default_queue": CONTROL_QUEUE,
         "task_queues": [Queue(name) for name in ALL_QUEUES],
         "task_routes": {
@@ -70,3 +73,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "timezone": "UTC",
     }
+
+
+def prefetch_for(queues: str) -> int:
+    """Messages reserved per worker process for a worker consuming ``queues`` (comma-separated)."""
+    return SEND_PREFETCH if {q.strip() for q in queues.split(",")} == {SEND_QUEUE} else 1

@@ -13,6 +13,7 @@ from simulator import SimConfig
 from simulator.config import UserBehaviour
 from tests.e2e.stack import running_stack
 from tests.factories import add_announcement, add_recipients
+from worker.celery_app import create_app
 from worker.config import Settings
 from worker.db import Database
 
@@ -42,6 +43,7 @@ def test_ten_thousand_recipients_each_see_it_once_with_receipts(
         )
         done = stack.announcement(announcement.id)
         seen = stack.sim.stats()
+        workers = create_app(settings).control.inspect(timeout=5).stats() or {}
         with clean_db.session() as session:
             last_planned = session.execute(
                 select(func.max(Batch.created_at)).where(Batch.announcement_id == announcement.id)
@@ -54,6 +56,10 @@ def test_ten_thousand_recipients_each_see_it_once_with_receipts(
     # The last page waited until at most 3,000 planned messages were unsent (+ its own 1,000).
     assert sent_before >= 10_000 - 3_000 - 1_000
     assert (done.total, done.sent, done.failed, done.skipped) == (10_000, 10_000, 0, 0)
+    # Two processes each: the send worker reserves 4 messages per process, the control/receipts
+    # worker 1 (worker.queues.prefetch_for).
+    reserved = {name.split("@")[0]: info["prefetch_count"] for name, info in workers.items()}
+    assert reserved == {"send0": 8, "control": 2}
     assert seen["visible_messages"] == 10_000
     assert seen["distinct_message_ids"] == 10_000
     assert (done.delivered, done.read) == (seen["messages_delivered"], seen["messages_read"])

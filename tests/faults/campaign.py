@@ -58,10 +58,12 @@ class Scenario:
     # it): the provider then sees a message id again, and shows it once. Otherwise a re-send is
     # a bug.
     may_resend: bool = False
-    # Receipts a SIGKILLed listener had buffered (it flushes every 0.5 s) are gone for good: the
+    # Receipts a SIGKILLed listener had buffered (it flushes every 0.25 s) are gone for good: the
     # provider never pushes a receipt twice (mixin-protocol.md §3.5). At most this many may be
     # missing; how many were is reported either way.
     receipts_lost_at_most: int = 0
+    # How long after the broadcast completed the receipts may take to be all applied.
+    settle_seconds: float = 20.0
 
 
 def _counts(stack: BenchStack, announcement_id: Any) -> dict[str, int]:
@@ -146,7 +148,7 @@ def run_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0) -> di
                 thread.join(timeout=60)
         seconds = time.monotonic() - started
         stack.sim.set_faults()  # receipts and stats settle without further faults
-        done, seen = _settle(stack, announcement_id)
+        done, seen = _settle(stack, announcement_id, scenario.settle_seconds)
         counts = _counts(stack, announcement_id)
     return _judge(scenario, audience.reachable, len(audience.blocked), seconds, done, seen, counts, context.log)
 
@@ -170,9 +172,11 @@ def _status(stack: BenchStack, announcement_id: Any) -> AnnouncementStatus | Non
         return None
 
 
-def _settle(stack: BenchStack, announcement_id: Any) -> tuple[Announcement, dict[str, Any]]:
-    """Wait (up to 20 s) until the receipts the simulator pushed are all applied."""
-    deadline = time.monotonic() + 20
+def _settle(
+    stack: BenchStack, announcement_id: Any, seconds: float
+) -> tuple[Announcement, dict[str, Any]]:
+    """Wait (up to ``seconds``) until the receipts the simulator pushed are all applied."""
+    deadline = time.monotonic() + seconds
     while True:
         done, seen = stack.announcement(announcement_id), stack.sim.stats()
         if (done.delivered, done.read) == (seen["messages_delivered"], seen["messages_read"]):

@@ -26,6 +26,9 @@ SCENARIOS = [
         "SIGKILL a random worker process every 2-5 s (pool process, or a whole worker, restarted)",
         injector=injectors.sigkill_random_workers,
         may_resend=True,
+        # A killed worker's reserved record_receipts messages are handed out again after the
+        # broker's visibility timeout (one minute, worker/queues.py): receipts are late, not lost.
+        settle_seconds=80.0,
     ),
     Scenario(
         "restart_redis",

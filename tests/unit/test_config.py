@@ -74,3 +74,12 @@ def test_cli_prints_one_line_for_a_bad_setting() -> None:
     assert result.stderr.strip().splitlines() == [
         "error: BLAZECAST_QUOTA_PER_MINUTE: Input should be greater than 0 (got '-5')"
     ]
+
+
+def test_only_a_send_only_worker_reserves_more_than_one_message_per_process() -> None:
+    from worker.queues import CONTROL_QUEUE, RECEIPTS_QUEUE, SEND_QUEUE, prefetch_for
+
+    assert prefetch_for(SEND_QUEUE) == 4
+    assert prefetch_for(f" {SEND_QUEUE} ") == 4
+    assert prefetch_for(f"{CONTROL_QUEUE},{RECEIPTS_QUEUE}") == 1
+    assert prefetch_for(f"{SEND_QUEUE},{RECEIPTS_QUEUE},{CONTROL_QUEUE}") == 1

@@ -10,7 +10,7 @@ import click
 from celery import Celery
 
 from worker.config import ConfigError, get_settings
-from worker.queues import ALL_QUEUES
+from worker.queues import ALL_QUEUES, prefetch_for
 
 
 def _app() -> Celery:
@@ -59,6 +59,8 @@ def worker(queues: str, concurrency: int, hostname: str | None, loglevel: str | 
         loglevel or settings.log_level,
         "--without-gossip",
         "--without-mingle",
+        "--prefetch-multiplier",
+        str(prefetch_for(queues)),
     ]
     if hostname:
         argv += ["-n", hostname]
