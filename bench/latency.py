@@ -3,7 +3,7 @@
 The whole stack at the real quota. Two measurements in one run:
 
 1. Start latency: announcements to 100 recipients each (one batch), scheduled a few seconds
-   ahead one after the other; for each, ``first_sent_at − scheduled_at`` (``first_sent_at`` is
+   ahead one after the other, at phases spread evenly over the beat's one-second tick; for each, ``first_sent_at − scheduled_at`` (``first_sent_at`` is
    stamped in the transaction that records the first accepted batch, so it is on or after the
    moment the provider accepted it). Reported: p50, p95, max.
 2. Pause latency: a broadcast to everyone is paused several times while it sends at the quota
@@ -27,22 +27,30 @@ from bench.harness.stack import BenchStack, running_stack
 from models import AnnouncementStatus
 from worker.broadcast import service
 from worker.broadcast.service import Audience
+from worker.queues import TICK_SECONDS
 
 START_TARGET_P95 = 2.0
 PAUSE_TARGET = 1.0
 
 
 def start_latencies(stack: BenchStack, user_ids: list[str], samples: int, spacing: float) -> list[float]:
-    """Schedule one-batch announcements ``spacing`` seconds apart; their start latencies."""
+    """Schedule one-batch announcements ``spacing`` seconds apart; their start latencies.
+
+    Due announcements are started by the beat tick, once a second: how long one waits depends on
+    where its ``scheduled_at`` falls between two ticks. The samples are spread evenly over that
+    second (sample ``i`` is ``i / samples`` of a tick later), so the figures cover every phase
+    instead of whichever one the spacing happened to hit.
+    """
     first_at = datetime.now(UTC) + timedelta(seconds=3)
     ids = []
     for index in range(samples):
         audience = Audience.users(user_ids[index * 100 : (index + 1) * 100])
+        phase = TICK_SECONDS * index / samples
         ids.append(
             stack.announce(
                 f"Latency sample {index}",
                 audience=audience,
-                at=first_at + timedelta(seconds=index * spacing),
+                at=first_at + timedelta(seconds=index * spacing + phase),
             )
         )
     stack.wait_for(
