@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.environment import engine_env
 from worker.cli.main import main
 from worker.config import Settings, get_settings
 from worker.db import Database
@@ -66,11 +67,8 @@ class Cli:
 @pytest.fixture
 def cli(settings: Settings, clean_db: Database, tmp_path: Path) -> Iterator[Cli]:
     """A blazecast command line on the (emptied) test database."""
-    assert settings.database_url and settings.redis_url
     env = {
-        "BLAZECAST_DATABASE_URL": settings.database_url,
-        "BLAZECAST_REDIS_URL": settings.redis_url,
-        "BLAZECAST_HOME": str(tmp_path / "home"),
+        **engine_env(settings, tmp_path / "home"),
         "BLAZECAST_KEYSTORE": "",
         "COLUMNS": "200",
     }

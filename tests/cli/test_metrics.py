@@ -15,12 +15,13 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from models import AnnouncementStatus, Batch, BatchState
+from models import Batch, BatchState
 from simulator import FaultPlan, SimConfig
 from simulator.config import UserBehaviour
 from simulator.identity import BotIdentity
 from tests.cli.conftest import Cli
 from tests.e2e.stack import running_stack
+from tests.environment import engine_env
 from tests.factories import add_announcement, add_recipients
 from tests.integration.broadcast.pipeline import start_and_plan
 from worker.config import Settings
@@ -128,13 +129,7 @@ def test_a_worker_runtime_sends_through_the_counting_transport(
 def test_serve_answers_prometheus_and_stops_on_sigterm(
     settings: Settings, clean_db: Database, tmp_path: Path
 ) -> None:
-    assert settings.database_url and settings.redis_url
-    env = {
-        **os.environ,
-        "BLAZECAST_DATABASE_URL": settings.database_url,
-        "BLAZECAST_REDIS_URL": settings.redis_url,
-        "BLAZECAST_HOME": str(tmp_path),
-    }
+    env = {**os.environ, **engine_env(settings, tmp_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "metrics", "serve", "--port", "0"],
         env=env,
@@ -169,14 +164,8 @@ def test_real_workers_count_every_429_the_provider_sent(
     )
     env = {"BLAZECAST_RETRY_BASE_SECONDS": "0.2", "BLAZECAST_RETRY_MAX_SECONDS": "1"}
     with running_stack(settings, clean_db, tmp_path, config, env=env) as stack:
-        with clean_db.session() as session:
-            add_recipients(session, 0, user_ids=stack.sim.user_ids)
-            announcement = add_announcement(session, "Through a storm")
-        stack.wait_for(
-            lambda: stack.announcement(announcement.id).status is AnnouncementStatus.COMPLETED,
-            timeout=120,
-            what="the announcement to complete",
-        )
+        announcement = stack.broadcast("Through a storm")
+        stack.wait_completed(announcement.id)
         seen = stack.sim.stats()
         cli.env["BLAZECAST_KEYSTORE"] = str(stack.sim.keystore_path)
         found = _samples(cli.ok("metrics", "show"))

@@ -18,6 +18,7 @@ import click
 import pytest
 
 from tests.cli.conftest import Cli
+from tests.environment import engine_env
 from worker.cli.main import _register
 from worker.cli.main import cli as root
 from worker.config import Settings
@@ -77,16 +78,9 @@ def _status(url: str, auth: str | None = None) -> int:
 def test_flower_asks_for_the_password_and_keeps_state_on_disk(
     settings: Settings, tmp_path: Path
 ) -> None:
-    assert settings.database_url and settings.redis_url
     port = _free_port()
     home = tmp_path / "home"
-    env = {
-        **os.environ,
-        "BLAZECAST_DATABASE_URL": settings.database_url,
-        "BLAZECAST_REDIS_URL": settings.redis_url,
-        "BLAZECAST_HOME": str(home),
-        "BLAZECAST_FLOWER_BASIC_AUTH": "ops:s3cret",
-    }
+    env = {**os.environ, **engine_env(settings, home), "BLAZECAST_FLOWER_BASIC_AUTH": "ops:s3cret"}
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "flower", "--port", str(port)],
         env=env,

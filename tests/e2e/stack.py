@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from models import Announcement
+from models import Announcement, AnnouncementStatus
 from simulator import SimConfig, Simulator
+from tests.factories import add_announcement, add_recipients
 from worker.config import Settings
 from worker.db import Database
 from worker.supervisor import ProcessGroup, stack_env
@@ -31,6 +32,21 @@ class Stack:
                 select(Announcement).where(Announcement.id == announcement_id)
             ).scalar_one()
             return found
+
+    def broadcast(self, text: str = "Service notice") -> Announcement:
+        """Every simulated user as a recipient, and an announcement to all of them, due now."""
+        with self.database.session() as session:
+            add_recipients(session, 0, user_ids=self.sim.user_ids)
+            return add_announcement(session, text)
+
+    def wait_completed(self, announcement_id: uuid.UUID, *, timeout: float = 120) -> Announcement:
+        """Wait until the announcement completed; return it as it is then."""
+        self.wait_for(
+            lambda: self.announcement(announcement_id).status is AnnouncementStatus.COMPLETED,
+            timeout=timeout,
+            what="the announcement to complete",
+        )
+        return self.announcement(announcement_id)
 
     def wait_for(
         self, condition: Callable[[], bool], *, timeout: float, what: str, poll: float = 0.25

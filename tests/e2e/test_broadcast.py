@@ -8,11 +8,10 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from models import AnnouncementStatus, Batch, Delivery
+from models import Batch, Delivery
 from simulator import SimConfig
 from simulator.config import UserBehaviour
 from tests.e2e.stack import running_stack
-from tests.factories import add_announcement, add_recipients
 from worker.celery_app import create_app
 from worker.config import Settings
 from worker.db import Database
@@ -28,14 +27,8 @@ def test_ten_thousand_recipients_each_see_it_once_with_receipts(
     # sending instead of finishing first (the default is 20,000-recipient pages, 50,000 ahead).
     env = {"BLAZECAST_PLAN_PAGE_SIZE": "1000", "BLAZECAST_PLAN_AHEAD": "3000"}
     with running_stack(settings, clean_db, tmp_path, config, env=env) as stack:
-        with clean_db.session() as session:
-            add_recipients(session, 0, user_ids=stack.sim.user_ids)
-            announcement = add_announcement(session, "Hello from blazecast 👋")
-        stack.wait_for(
-            lambda: stack.announcement(announcement.id).status is AnnouncementStatus.COMPLETED,
-            timeout=120,
-            what="the announcement to complete",
-        )
+        announcement = stack.broadcast("Hello from blazecast 👋")
+        stack.wait_completed(announcement.id)
         stack.wait_for(
             lambda: stack.announcement(announcement.id).read == 10_000,
             timeout=30,
@@ -86,15 +79,7 @@ def test_a_binding_quota_is_never_exceeded_in_any_window(
         "BLAZECAST_QUOTA_WINDOW_SECONDS": str(window),
     }
     with running_stack(settings, clean_db, tmp_path, config, env=env, send_workers=2) as stack:
-        with clean_db.session() as session:
-            add_recipients(session, 0, user_ids=stack.sim.user_ids)
-            announcement = add_announcement(session, "Quota check")
-        stack.wait_for(
-            lambda: stack.announcement(announcement.id).status is AnnouncementStatus.COMPLETED,
-            timeout=120,
-            what="the announcement to complete",
-        )
-        done = stack.announcement(announcement.id)
+        done = stack.wait_completed(stack.broadcast("Quota check").id)
         seen = stack.sim.stats()
     assert seen["rate_limited_429"] == 0  # no rolling 5 s window ever went over 500
     assert seen["visible_messages"] == done.sent == users

@@ -19,7 +19,7 @@ from models import AnnouncementStatus
 from simulator import SimConfig
 from simulator.config import UserBehaviour
 from tests.e2e.stack import Stack, running_stack
-from tests.factories import add_announcement, add_recipients
+from tests.factories import add_announcement
 from worker.broadcast import state
 from worker.config import Settings
 from worker.db import Database
@@ -37,24 +37,13 @@ FAST_RECOVERY = {
 }
 
 
-def _broadcast(stack: Stack, database: Database, users: list[str]):  # type: ignore[no-untyped-def]
-    with database.session() as session:
-        add_recipients(session, 0, user_ids=users)
-        return add_announcement(session, "Service notice")
-
-
 def _sent_count(stack: Stack) -> int:
     return int(stack.sim.stats()["visible_messages"])
 
 
 def _finish_and_check(stack: Stack, database: Database, announcement_id, reachable: int) -> None:  # type: ignore[no-untyped-def]
-    stack.wait_for(
-        lambda: stack.announcement(announcement_id).status is AnnouncementStatus.COMPLETED,
-        timeout=150,
-        what="the announcement to complete",
-    )
+    done = stack.wait_completed(announcement_id, timeout=150)
     seen = stack.sim.stats()
-    done = stack.announcement(announcement_id)
     assert seen["visible_messages"] == reachable == done.sent
     assert done.failed == done.total - reachable
     incremental = (done.sent, done.failed, done.skipped)
@@ -71,7 +60,7 @@ def test_sigkill_of_a_sending_worker_loses_and_duplicates_nothing(
     # A lower quota stretches the broadcast so that the kill lands mid-way.
     env = {**FAST_RECOVERY, "BLAZECAST_QUOTA_PER_MINUTE": "36000"}
     with running_stack(settings, clean_db, tmp_path, config, env=env, send_workers=2) as stack:
-        announcement = _broadcast(stack, clean_db, stack.sim.user_ids)
+        announcement = stack.broadcast()
         stack.wait_for(lambda: _sent_count(stack) >= 1_000, timeout=60, what="sending to start")
         victim = next(c for c in stack.group.children if c.name == "worker-send-0")
         os.killpg(victim.process.pid, signal.SIGKILL)
@@ -87,7 +76,7 @@ def test_redis_flushed_mid_broadcast_is_recovered_from_postgres(
     config = SimConfig(users=6_000, seed=12, behaviour=UserBehaviour.fast())
     env = {**FAST_RECOVERY, "BLAZECAST_QUOTA_PER_MINUTE": "36000"}
     with running_stack(settings, clean_db, tmp_path, config, env=env) as stack:
-        announcement = _broadcast(stack, clean_db, stack.sim.user_ids)
+        announcement = stack.broadcast()
         stack.wait_for(lambda: _sent_count(stack) >= 1_000, timeout=60, what="sending to start")
         redis_client.flushdb()  # queues, bindings, token buckets: all gone
         assert _sent_count(stack) < 6_000, "the flush came too late to test anything"
@@ -102,7 +91,7 @@ def test_injected_errors_drops_and_a_429_storm(
     with running_stack(settings, clean_db, tmp_path, config, env=FAST_RECOVERY) as stack:
         faults = {"error_rate": {"500": 0.05, "7000": 0.02}, "drop_reply_rate": 0.05}
         stack.sim.set_faults(**faults, seed=13)
-        announcement = _broadcast(stack, clean_db, stack.sim.user_ids)
+        announcement = stack.broadcast()
         stack.wait_for(lambda: _sent_count(stack) >= 1_000, timeout=60, what="sending to start")
         stack.sim.set_faults(**faults, storm={"code": 429, "seconds": 2}, seed=14)
         _finish_and_check(stack, clean_db, announcement.id, reachable=5_000)
@@ -117,13 +106,8 @@ def test_blocked_users_fail_alone_and_become_unreachable(
 ) -> None:
     config = SimConfig(users=3_000, seed=15, behaviour=UserBehaviour.fast(blocked_fraction=0.01))
     with running_stack(settings, clean_db, tmp_path, config, env=FAST_RECOVERY) as stack:
-        announcement = _broadcast(stack, clean_db, stack.sim.user_ids)
-        stack.wait_for(
-            lambda: stack.announcement(announcement.id).status is AnnouncementStatus.COMPLETED,
-            timeout=120,
-            what="the announcement to complete",
-        )
-        done = stack.announcement(announcement.id)
+        announcement = stack.broadcast()
+        done = stack.wait_completed(announcement.id)
         seen = stack.sim.stats()
     assert 0 < done.failed < 100
     assert seen["visible_messages"] == done.sent == 3_000 - done.failed
@@ -146,7 +130,7 @@ def test_pause_resume_cancel_and_recall_across_processes(
     config = SimConfig(users=4_000, seed=16, behaviour=UserBehaviour.fast())
     env = {**FAST_RECOVERY, "BLAZECAST_QUOTA_PER_MINUTE": "24000"}
     with running_stack(settings, clean_db, tmp_path, config, env=env) as stack:
-        announcement = _broadcast(stack, clean_db, stack.sim.user_ids)
+        announcement = stack.broadcast()
         stack.wait_for(lambda: _sent_count(stack) >= 500, timeout=60, what="sending to start")
         with clean_db.session() as session:
             service.pause(session, announcement.id)
@@ -165,11 +149,7 @@ def test_pause_resume_cancel_and_recall_across_processes(
         # Recall: a MESSAGE_RECALL for every message the provider accepted, same pipeline.
         with clean_db.session() as session:
             recall = service.recall(session, announcement.id)
-        stack.wait_for(
-            lambda: stack.announcement(recall.id).status is AnnouncementStatus.COMPLETED,
-            timeout=120,
-            what="the recall to complete",
-        )
+        stack.wait_completed(recall.id)
         assert stack.sim.stats()["recalls"] == 4_000
 
         # Cancel: a second announcement stops for good.

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models import Announcement, AnnouncementStatus
+from tests.environment import engine_env
 from worker.config import Settings
 from worker.db import Database
 
@@ -31,13 +32,7 @@ def test_the_readme_shows_the_example_file_verbatim() -> None:
 def test_the_example_runs_and_running_it_again_stores_nothing_new(
     settings: Settings, clean_db: Database, tmp_path: Path
 ) -> None:
-    assert settings.database_url and settings.redis_url
-    env = {
-        **os.environ,
-        "BLAZECAST_DATABASE_URL": settings.database_url,
-        "BLAZECAST_REDIS_URL": settings.redis_url,
-        "BLAZECAST_HOME": str(tmp_path),
-    }
+    env = {**os.environ, **engine_env(settings, tmp_path)}
     runs = [
         subprocess.run(
             [sys.executable, str(EXAMPLE)],

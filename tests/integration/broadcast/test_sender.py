@@ -19,6 +19,7 @@ from models import (
 from tests.factories import add_announcement, add_recipients
 from tests.integration.broadcast.pipeline import BOT_ID, drive, make_sender, start_and_plan
 from worker.broadcast import dispatcher, service
+from worker.broadcast.sender import BatchSender
 from worker.db import Database
 from worker.messaging.errors import (
     Forbidden,
@@ -55,6 +56,19 @@ def _setup(database: Database, recipients: int, **kwargs: object) -> Announcemen
         announcement = add_announcement(session, **kwargs)  # type: ignore[arg-type]
     start_and_plan(database, announcement.id)
     return announcement
+
+
+def _three_queued_batches(
+    database: Database, redis_client: redis.Redis
+) -> tuple[Announcement, FakeTransport, BatchSender, list[int]]:
+    """300 recipients planned, their three batches queued, a sender over a fake transport."""
+    announcement = _setup(database, 300)
+    fake = FakeTransport()
+    sender = make_sender(database, fake, redis_client)
+    with database.session() as session:
+        queued = dispatcher.dispatch(session, high_water=10)
+    assert len(queued) == 3
+    return announcement, fake, sender, queued
 
 
 def test_every_recipient_gets_one_message_and_the_announcement_completes(
@@ -179,11 +193,7 @@ def test_unauthorized_halts_the_bot_until_resume(
 def test_pause_stops_at_the_next_batch_and_resume_never_resends(
     clean_db: Database, redis_client: redis.Redis
 ) -> None:
-    announcement = _setup(clean_db, 300)
-    fake = FakeTransport()
-    sender = make_sender(clean_db, fake, redis_client)
-    with clean_db.session() as session:
-        queued = dispatcher.dispatch(session, high_water=10)
+    announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
     assert sender.send(queued[0]).outcome == "done"
     with clean_db.session() as session:
         service.pause(session, announcement.id)
@@ -198,11 +208,7 @@ def test_pause_stops_at_the_next_batch_and_resume_never_resends(
 
 
 def test_cancel_skips_the_rest(clean_db: Database, redis_client: redis.Redis) -> None:
-    announcement = _setup(clean_db, 300)
-    fake = FakeTransport()
-    sender = make_sender(clean_db, fake, redis_client)
-    with clean_db.session() as session:
-        queued = dispatcher.dispatch(session, high_water=10)
+    announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
     sender.send(queued[0])
     with clean_db.session() as session:
         service.cancel(session, announcement.id)
@@ -255,11 +261,7 @@ def test_cancel_during_a_send_counts_every_recipient_once(
 ) -> None:
     from worker.broadcast import reaper
 
-    announcement = _setup(clean_db, 300)
-    fake = FakeTransport()
-    sender = make_sender(clean_db, fake, redis_client)
-    with clean_db.session() as session:
-        queued = dispatcher.dispatch(session, high_water=10)
+    announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
     in_flight = queued[0]
 
     original = fake.send_messages
