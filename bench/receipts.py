@@ -1,11 +1,12 @@
 """Receipts: how many DELIVERED / READ receipts per second are applied to Postgres.
 
 200,000 deliveries are planned (the real planner) and marked sent; then every one gets a
-DELIVERED receipt and then a READ receipt, 5 % of them twice (a second device), applied through
-``worker.broadcast.receipts.apply_receipts`` (the body of the ``record_receipts`` task) in buffers
-of 5,000, one transaction each, as the listener hands them over. Run once with one process and
-once with two processes side by side (the control worker's default concurrency), on the same
-rows reset in between. The counters of the announcement are checked against the rows.
+DELIVERED receipt and then a READ receipt, 5 % of them twice (a second device). They go the way
+the listener sends them: appended to the bot's receipts journal in Redis in bursts of 1,000 (timed
+on its own: the listener's side), then applied to Postgres by ``receipt_journal.record`` (the body
+of the ``record_receipts`` task: read from the consumer group, ``apply_receipts``, commit, XACK
+and XDEL), once by one process and once by two side by side (the control worker's default
+concurrency), on the same rows reset in between. The counters are checked against the rows.
 
     .venv/bin/python -m bench.receipts                      # 200,000 deliveries, ~1 minute
 """
@@ -28,26 +29,40 @@ from bench.harness.engines import BenchEngines
 from bench.harness.population import import_recipients, make_audience
 from bench.harness.results import Run
 from models import Announcement, AnnouncementStatus, Delivery
-from worker.broadcast import planner, receipts, service
-from worker.db import Database
-from worker.listener import MAX_RECEIPTS_PER_TASK
+from worker.broadcast import planner, receipt_journal, service
+from worker.db import Database, make_redis
+
+BURST = receipt_journal.ENTRY_RECEIPTS
+BUFFER = receipt_journal.ENTRY_RECEIPTS * receipt_journal.READ_ENTRIES
+BOT = "bench-receipts"
 
 TARGET_PER_SECOND = 10_000
 SECOND_DEVICE_SHARE = 0.05
 Receipt = tuple[str, str, datetime]
 
 
-def _apply(database_url: str, buffers: list[list[Receipt]]) -> int:
-    """One recorder process: apply its buffers, one transaction each; returns receipts applied."""
-    database = Database(database_url)
+def _record(database_url: str, redis_url: str, consumer: str) -> int:
+    """One recorder process: drain the journal; returns receipts applied."""
+    database, client = Database(database_url), make_redis(redis_url)
     try:
-        applied = 0
-        for buffer in buffers:
-            with database.session() as session:
-                applied += receipts.apply_receipts(session, buffer).received
-        return applied
+        stream = receipt_journal.stream_key(BOT)
+        return receipt_journal.record(client, database, stream, consumer, budget_seconds=600).receipts
     finally:
         database.dispose()
+        client.close()
+
+
+def append(redis_url: str, bursts: list[list[Receipt]]) -> float:
+    """Append the bursts as the listener does; returns the seconds it took."""
+    client = make_redis(redis_url)
+    try:
+        journal = receipt_journal.ReceiptJournal(client, BOT)
+        started = time.monotonic()
+        for burst in bursts:
+            journal.append(burst)
+        return time.monotonic() - started
+    finally:
+        client.close()
 
 
 def make_buffers(message_ids: list[str], status: str, seed: int) -> list[list[Receipt]]:
@@ -62,7 +77,7 @@ def make_buffers(message_ids: list[str], status: str, seed: int) -> list[list[Re
         chunk = items[start : start + window]
         rng.shuffle(chunk)
         items[start : start + window] = chunk
-    return [items[i : i + MAX_RECEIPTS_PER_TASK] for i in range(0, len(items), MAX_RECEIPTS_PER_TASK)]
+    return [items[i : i + BURST] for i in range(0, len(items), BURST)]
 
 
 def vacuum(database_url: str) -> None:
@@ -74,15 +89,19 @@ def vacuum(database_url: str) -> None:
             cursor.execute("VACUUM ANALYZE deliveries")
 
 
-def run_pass(database_url: str, buffers: list[list[Receipt]], processes: int) -> tuple[int, float]:
-    shares = [buffers[i::processes] for i in range(processes)]
+def run_pass(
+    database_url: str, redis_url: str, bursts: list[list[Receipt]], processes: int
+) -> tuple[int, float, float]:
+    """Journal the bursts, then record them; returns (applied, record seconds, append seconds)."""
+    appended = append(redis_url, bursts)
     started = time.monotonic()
     if processes == 1:
-        applied = _apply(database_url, buffers)
+        applied = _record(database_url, redis_url, "bench-0")
     else:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            applied = sum(pool.starmap(_apply, [(database_url, share) for share in shares]))
-    return applied, time.monotonic() - started
+            args = [(database_url, redis_url, f"bench-{i}") for i in range(processes)]
+            applied = sum(pool.starmap(_record, args))
+    return applied, time.monotonic() - started, appended
 
 
 def main() -> None:
@@ -132,9 +151,12 @@ def main() -> None:
             vacuum(engines.database_url)
             passes = {}
             for name, buffers in (("DELIVERED", delivered), ("READ", read)):
-                applied, seconds = run_pass(engines.database_url, buffers, processes)
+                applied, seconds, appended = run_pass(
+                    engines.database_url, engines.redis_url, buffers, processes
+                )
                 passes[name] = {"receipts": applied, "seconds": round(seconds, 2),
-                                "per_second": round(applied / seconds, 0)}
+                                "per_second": round(applied / seconds, 0),
+                                "journal_appends_per_second": round(applied / appended, 0)}
             with database.session() as session:
                 done = session.get(Announcement, announcement_id)
                 assert done is not None
@@ -156,7 +178,8 @@ def main() -> None:
     figures = {
         "deliveries": args.deliveries,
         "receipts_per_delivery": round(sum(map(len, delivered + read)) / args.deliveries, 3),
-        "buffer": MAX_RECEIPTS_PER_TASK,
+        "burst": BURST,
+        "buffer": BUFFER,
         "target_per_second": TARGET_PER_SECOND,
         **results,
         "met": results["1_process"]["receipts_per_second"] >= TARGET_PER_SECOND,
@@ -166,7 +189,7 @@ def main() -> None:
         figures,
         f"receipts: {one['receipts_per_second']:,.0f}/s applied to Postgres by one process, "
         f"{two['receipts_per_second']:,.0f}/s by two (goal {TARGET_PER_SECOND:,}/s; buffers of "
-        f"{MAX_RECEIPTS_PER_TASK:,}; counters exact: {one['counters_exact'] and two['counters_exact']}); best {best:,.0f}/s",
+        f"{BUFFER:,} through the Redis journal; counters exact: {one['counters_exact'] and two['counters_exact']}); best {best:,.0f}/s",
     )
 
 

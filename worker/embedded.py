@@ -145,6 +145,21 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
+def redis_server_command(folder: Path, port: int) -> list[str]:
+    """The embedded redis-server's command line, for starting it and for restarting it."""
+    return [
+        str(redis_server_binary()),
+        *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder)),
+        *("--daemonize", "yes", "--pidfile", str(folder / "redis.pid")),
+        *("--logfile", str(folder / "redis.log"), "--save", ""),
+        # The receipts journal and the replies outbox must survive a restart (the queues and
+        # buckets need not, DESIGN invariant 1): an append-only file, written before Redis
+        # answers, so a crash of Redis loses nothing acknowledged; fsynced every second, so a
+        # crash of the machine loses at most the last second.
+        *("--appendonly", "yes", "--appendfsync", "everysec"),
+    ]
+
+
 def _start_redis(home: Path) -> str:
     folder = (home / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,26 +169,7 @@ def _start_redis(home: Path) -> str:
         if _redis_answers(url):
             return url
     port = _free_port()
-    command = [
-        str(redis_server_binary()),
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--dir",
-        str(folder),
-        "--daemonize",
-        "yes",
-        "--pidfile",
-        str(folder / "redis.pid"),
-        "--logfile",
-        str(folder / "redis.log"),
-        # Redis holds only disposable queues and buckets (DESIGN invariant 1): no persistence needed.
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
+    command = redis_server_command(folder, port)
     subprocess.run(command, check=True, capture_output=True)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10

@@ -1,9 +1,16 @@
-"""``blazecast listen``: the bot's Blaze connection for everything the provider pushes.
+"""``blazecast listen``: a bot's Blaze connection for everything the provider pushes.
 
-Receipts (DELIVERED / READ) are buffered and handed in bulk to the ``record_receipts`` task (or, if
-the broker is unreachable, applied directly: Postgres is the truth). Users' messages are handled
-in buffers too: applied to ``recipients``, answered, and only then acknowledged, so a crash before
-the ack means the provider pushes them again and the idempotent handling runs once more.
+One ``Listener`` serves one bot, from the parts it is given (``ListenerParts``): nothing global,
+so that one process can run one per bot. Three threads besides the socket's own:
+
+- **receipts** (DELIVERED / READ): appended to the bot's receipts journal in Redis as soon as they
+  are read, one pipelined round trip per burst (``worker.broadcast.receipt_journal``), then a
+  ``record_receipts`` is asked for. The provider never pushes a receipt twice, so this path never
+  waits on anything else. Redis unreachable: applied straight to Postgres (the truth) instead.
+- **messages** (users' hello, /stop, /start), every ``flush_seconds``: applied to ``recipients``,
+  their replies stored in the outbox, and only then acknowledged; a crash before the
+  acknowledgement means the provider pushes them again and the idempotent handling runs again.
+- **replies**: the outbox sent within the bot's quota (``worker.reply_outbox``).
 """
 
 from __future__ import annotations
@@ -14,147 +21,238 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from kombu.exceptions import OperationalError as BrokerError
+import redis
+from sqlalchemy.exc import SQLAlchemyError
 
-from worker.broadcast import incoming, receipts
+from worker.broadcast import incoming, receipt_journal, receipts
 from worker.config import Settings
+from worker.db import Database
 from worker.messaging.errors import MessagingError, Unauthorized
 from worker.messaging.mixin.blaze import BlazeClient
-from worker.messaging.mixin.payloads import encode_data
-from worker.messaging.transport import IncomingMessage, OutgoingMessage, Receipt
-from worker.runtime import Runtime
+from worker.messaging.mixin.keystore import Keystore
+from worker.messaging.transport import IncomingMessage, Receipt
+from worker.ratelimit import BucketSpec, TokenBuckets
+from worker.reply_outbox import ReplyOutbox
 
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
-MAX_RECEIPTS_PER_TASK = 5_000
+#: Receipts held in memory while neither Redis nor Postgres takes them; beyond, reading stops
+#: (the socket's push buffer fills and the connection is dropped rather than grow for ever).
+MAX_BUFFERED_RECEIPTS = 200_000
+#: User messages held for another try when Postgres or the acknowledgement failed.
+MAX_BUFFERED_MESSAGES = 10_000
+RETRY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ListenerParts:
+    """Everything one bot's listener needs, passed in explicitly."""
+
+    bot_id: str
+    keystore: Keystore
+    quota: BucketSpec
+    blaze_url: str
+    api_url: str
+    database: Database
+    redis: redis.Redis
+    buckets: TokenBuckets
+    #: Asks for the bot's journal to be applied (publishes ``record_receipts``); best effort.
+    ask_recording: Callable[[], None]
+    request_timeout: float = 5.0
+    #: The bot's receipts stream (default: ``receipt_journal.stream_key(bot_id)``).
+    stream: str | None = None
 
 
 class Listener:
-    """Buffers pushes from one BlazeClient and flushes them every ``flush_seconds``."""
+    """Serves one bot: journals receipts, handles users' messages, sends the replies."""
 
     def __init__(
         self,
-        runtime: Runtime,
-        publish_receipts: Callable[[list[list[str]]], None],
+        parts: ListenerParts,
         *,
         flush_seconds: float = FLUSH_SECONDS,
+        client: BlazeClient | None = None,
     ) -> None:
-        self.runtime = runtime
-        self.publish_receipts = publish_receipts
+        self.parts = parts
         self.flush_seconds = flush_seconds
         self.stop = threading.Event()
-        self._lock = threading.Lock()
-        self._receipts: list[list[str]] = []
+        self._receipts: list[receipt_journal.Receipt] = []
+        self._receipts_ready = threading.Condition()
         self._messages: list[IncomingMessage] = []
-        settings = runtime.settings
-        self.client = BlazeClient(
-            runtime.keystore,
-            settings.mixin_blaze_url,
-            settings.mixin_api_url,
+        self._messages_lock = threading.Lock()
+        self.client = client or BlazeClient(
+            parts.keystore,
+            parts.blaze_url,
+            parts.api_url,
             on_push=self._on_push,
             subscribe=True,
-            request_timeout=settings.request_timeout,
+            request_timeout=parts.request_timeout,
+        )
+        self.journal = receipt_journal.ReceiptJournal(parts.redis, parts.bot_id, parts.stream)
+        self.outbox = ReplyOutbox(
+            parts.redis, parts.bot_id, self.client, parts.buckets, parts.quota
         )
         self.receipts_seen = 0
+        self.receipts_stored = 0
+        self.messages_acknowledged = 0
 
     def _on_push(self, push: Receipt | IncomingMessage) -> None:
-        with self._lock:
-            if isinstance(push, Receipt):
-                self._receipts.append([push.message_id, push.status, push.updated_at.isoformat()])
+        if isinstance(push, Receipt):
+            with self._receipts_ready:
+                while len(self._receipts) >= MAX_BUFFERED_RECEIPTS and not self.stop.is_set():
+                    self._receipts_ready.wait(RETRY_SECONDS)
+                self._receipts.append((push.message_id, push.status, push.updated_at))
                 self.receipts_seen += 1
-            else:
+                self._receipts_ready.notify_all()
+        else:
+            with self._messages_lock:
                 self._messages.append(push)
 
     def run(self) -> None:
         """Listen until ``stop`` is set; raise ``Unauthorized`` if the provider rejects the bot."""
-        flusher = threading.Thread(target=self._flush_loop, name="listener-flush", daemon=True)
-        flusher.start()
+        threads = [
+            threading.Thread(target=self._receipts_loop, name="listener-receipts", daemon=True),
+            threading.Thread(target=self._messages_loop, name="listener-messages", daemon=True),
+            threading.Thread(
+                target=self.outbox.run, args=(self.stop,), name="listener-replies", daemon=True
+            ),
+        ]
+        for thread in threads:
+            thread.start()
         try:
             self.client.run_forever(self.stop)
         finally:
             self.stop.set()
-            flusher.join(timeout=10)
-            self.flush()
+            self.outbox.wake.set()
+            with self._receipts_ready:
+                self._receipts_ready.notify_all()
+            for thread in threads:
+                thread.join(timeout=10)
+            self.store_receipts()
+            self.handle_messages()
             self.client.close()
 
-    def _flush_loop(self) -> None:
-        while not self.stop.wait(self.flush_seconds):
+    # -- receipts ---------------------------------------------------------------------------
+
+    def _receipts_loop(self) -> None:
+        while not self.stop.is_set():
+            with self._receipts_ready:
+                if not self._receipts:
+                    self._receipts_ready.wait(self.flush_seconds)
+            if not self.store_receipts():
+                self.stop.wait(RETRY_SECONDS)
+
+    def store_receipts(self) -> bool:
+        """Journal what is buffered (or apply it to Postgres); False if nothing took it."""
+        with self._receipts_ready:
+            batch, self._receipts = self._receipts, []
+        if not batch:
+            return True
+        try:
+            self.journal.append(batch)
+        except redis.RedisError as exc:
+            log.warning("Redis unreachable (%s): applying %d receipts directly", exc, len(batch))
             try:
-                self.flush()
-            except Exception:  # keep listening; the next flush retries what is still buffered
-                log.exception("listener flush failed")
+                with self.parts.database.session() as session:
+                    receipts.apply_receipts(session, batch)
+            except SQLAlchemyError as db_exc:
+                log.error("Postgres unreachable too (%s): keeping %d receipts", db_exc, len(batch))
+                with self._receipts_ready:
+                    self._receipts[:0] = batch
+                return False
+        else:
+            self._ask_recording()
+        self.receipts_stored += len(batch)
+        return True
 
-    def flush(self) -> None:
-        with self._lock:
-            pending_receipts, self._receipts = self._receipts, []
-            pending_messages, self._messages = self._messages, []
-        for start in range(0, len(pending_receipts), MAX_RECEIPTS_PER_TASK):
-            self._hand_over(pending_receipts[start : start + MAX_RECEIPTS_PER_TASK])
-        if pending_messages:
-            self._handle(pending_messages)
-
-    def _hand_over(self, items: list[list[str]]) -> None:
+    def _ask_recording(self) -> None:
         try:
-            self.publish_receipts(items)
-        except BrokerError:
-            log.warning("broker unreachable: applying %d receipts directly", len(items))
-            from datetime import datetime
+            self.parts.ask_recording()
+        except Exception as exc:  # beat's safety net records the journal anyway
+            log.warning("could not ask for the receipts to be recorded: %s", exc)
 
-            with self.runtime.db.session() as session:
-                receipts.apply_receipts(
-                    session, [(m, s, datetime.fromisoformat(at)) for m, s, at in items]
-                )
+    # -- users' messages --------------------------------------------------------------------
 
-    def _handle(self, messages: list[IncomingMessage]) -> None:
-        runtime = self.runtime
+    def _messages_loop(self) -> None:
+        while not self.stop.wait(self.flush_seconds):
+            self.handle_messages()
+
+    def handle_messages(self) -> None:
+        """Apply buffered user messages, store their replies, then acknowledge them."""
+        with self._messages_lock:
+            batch, self._messages = self._messages, []
+        if not batch:
+            return
         try:
-            with runtime.db.session() as session:
-                replies = incoming.handle_messages(session, runtime.bot_id, messages)
-            if replies:
-                runtime.buckets.take([runtime.quota], len(replies), timeout=30)
-                self.client.send_messages([_outgoing(r) for r in replies])
-            self.client.acknowledge([m.message_id for m in messages])
-        except MessagingError as error:
-            # Not acknowledged: the provider pushes them again after the next connect.
-            log.warning("could not answer %d user messages: %s", len(messages), error)
+            with self.parts.database.session() as session:
+                replies = incoming.handle_messages(session, self.parts.bot_id, batch)
+            self.outbox.put(replies)
+            self.client.acknowledge([m.message_id for m in batch])
+            self.messages_acknowledged += len(batch)
+        except (SQLAlchemyError, redis.RedisError, MessagingError) as exc:
+            # Kept for the next flush (handling is idempotent); past the bound, left to the
+            # provider, which pushes unacknowledged messages again on the next connect.
+            log.warning("could not handle %d user messages yet: %s", len(batch), exc)
+            with self._messages_lock:
+                self._messages[:0] = batch[: max(0, MAX_BUFFERED_MESSAGES - len(self._messages))]
 
 
-def _outgoing(reply: incoming.Reply) -> OutgoingMessage:
-    return OutgoingMessage(
-        conversation_id=reply.conversation_id,
-        recipient_id=reply.user_id,
-        message_id=reply.message_id,
-        category="PLAIN_TEXT",
-        data_base64=encode_data(reply.text.encode()),
-    )
-
-
-def run_listener(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; a 401 ends it with the reason (the bot's sending is halted)."""
-    from worker.broadcast import state
+def parts_from_settings(settings: Settings) -> ListenerParts:
+    """The parts of the configured bot's listener."""
     from worker.celery_app import create_app, runtime_of
 
     app = create_app(settings)
     runtime = runtime_of(app)
     record_receipts = app.tasks["blazecast.record_receipts"]
-    listener = Listener(runtime, lambda items: record_receipts.delay(items))
+    bot_id = runtime.bot_id
+
+    def ask_recording() -> None:
+        # One queued recording per bot is enough; it drains whatever is appended meanwhile.
+        if runtime.redis.set(receipt_journal.record_enqueued_key(bot_id), 1, nx=True, ex=5):
+            record_receipts.delay(bot_id)
+
+    return ListenerParts(
+        bot_id=bot_id,
+        keystore=runtime.keystore,
+        quota=runtime.quota,
+        blaze_url=settings.mixin_blaze_url,
+        api_url=settings.mixin_api_url,
+        database=runtime.db,
+        redis=runtime.redis,
+        buckets=runtime.buckets,
+        ask_recording=ask_recording,
+        request_timeout=settings.request_timeout,
+    )
+
+
+def run_listener(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; a 401 ends it with the reason (the bot's sending is halted)."""
+    import uuid
+
+    from worker.broadcast import state
+
+    parts = parts_from_settings(settings)
+    listener = Listener(parts)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: listener.stop.set())
     started = time.monotonic()
-    log.info("listening as bot %s on %s", runtime.bot_id, settings.mixin_blaze_url)
+    log.info("listening as bot %s on %s", parts.bot_id, settings.mixin_blaze_url)
     try:
         listener.run()
     except Unauthorized as error:
-        import uuid
-
-        with runtime.db.session() as session:
-            state.halt_bot(session, uuid.UUID(runtime.bot_id), f"{error.reason}: {error}")
+        with parts.database.session() as session:
+            state.halt_bot(session, uuid.UUID(parts.bot_id), f"{error.reason}: {error}")
         raise
     finally:
         log.info(
             json.dumps(
-                {"receipts": listener.receipts_seen, "seconds": round(time.monotonic() - started)}
+                {
+                    "receipts": listener.receipts_seen,
+                    "replies_sent": listener.outbox.sent,
+                    "seconds": round(time.monotonic() - started),
+                }
             )
         )

@@ -28,6 +28,7 @@ ALL_QUEUES = (SEND_QUEUE, RECEIPTS_QUEUE, CONTROL_QUEUE)
 SEND_PREFETCH = 4
 TICK_SECONDS = 1.0
 REAP_SECONDS = 5.0
+RECORD_SECONDS = 1.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -64,6 +65,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "blazecast.tick",
                 "schedule": TICK_SECONDS,
                 "options": {"expires": TICK_SECONDS * 5},
+            },
+            # The safety net of the receipts journal: the listener asks for a recording after
+            # each burst, but a lost ask or a killed recorder is made good here.
+            "record_receipts": {
+                "task": "blazecast.record_receipts",
+                "schedule": RECORD_SECONDS,
+                "options": {"expires": RECORD_SECONDS * 5},
             },
             "reap": {
                 "task": "blazecast.reap",

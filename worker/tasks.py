@@ -9,23 +9,26 @@ layer, whose own state in Postgres makes every task safe to run twice.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import redis
 from celery import Task, shared_task
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from worker.broadcast import dispatcher, planner, reaper, receipts
+from worker.broadcast import dispatcher, planner, reaper, receipt_journal
 from worker.celery_app import runtime_of
 from worker.queues import SEND_QUEUE
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-INFRASTRUCTURE_ERRORS = (DBAPIError, redis.RedisError)
+# Postgres or Redis unreachable for a moment. Not DataError or IntegrityError: the same input fails
+# the same way again, so retrying it only holds up everything queued behind it.
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.RedisError)
 
 
 class BlazecastTask(Task):
@@ -109,12 +112,24 @@ def _plan(runtime: Runtime, key: uuid.UUID, request: Any) -> int:
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.record_receipts")
-def record_receipts(self: BlazecastTask, items: list[list[str]]) -> dict[str, int]:
-    """Apply a buffer of ``[message_id, status, updated_at ISO]`` receipts from the listener."""
-    parsed = [(m, s, datetime.fromisoformat(at)) for m, s, at in items]
-    with self.runtime.db.session() as session:
-        applied = receipts.apply_receipts(session, parsed)
-    return {"delivered": applied.newly_delivered, "read": applied.newly_read}
+def record_receipts(self: BlazecastTask, bot_id: str | None = None) -> dict[str, int]:
+    """Apply the bot's receipts journal to Postgres (every bot's when ``bot_id`` is None: beat's
+    safety net, which also claims what a killed recorder left pending)."""
+    runtime = self.runtime
+    bots = [bot_id] if bot_id else receipt_journal.journaled_bots(runtime.redis)
+    totals: dict[str, int] = {"receipts": 0, "delivered": 0, "read": 0, "claimed": 0}
+    for bot in bots:
+        # Cleared first: receipts appended from now on get a task of their own.
+        runtime.redis.delete(receipt_journal.record_enqueued_key(bot))
+        done = receipt_journal.record(
+            runtime.redis,
+            runtime.db,
+            receipt_journal.stream_key(bot),
+            consumer=f"{self.request.hostname}:{os.getpid()}",
+        )
+        for name in totals:
+            totals[name] += getattr(done, name)
+    return totals
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.reap")

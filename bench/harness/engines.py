@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
 import warnings
@@ -83,26 +84,21 @@ class BenchEngines:
         return int((self.home / "redis" / "port").read_text().strip())
 
     def restart_redis(self, down_seconds: float = 1.0) -> float:
-        """Stop Redis without saving (queues and buckets are lost, as in a crash), keep it down
-        for ``down_seconds``, and start it again on the same port; returns the seconds it was down.
+        """Crash Redis (SIGKILL: no shutdown, no save), keep it down for ``down_seconds``, and start
+        it again on the same port with the same options; returns the seconds it was down.
+
+        What it had acknowledged comes back from its append-only file (``worker/embedded.py``).
         """
         port, folder = self.redis_port, self.home / "redis"
         started = time.monotonic()
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
-        with contextlib.suppress(redis.ConnectionError):
-            client.shutdown(nosave=True)
-        client.close()
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            pid = int((folder / "redis.pid").read_text().strip())
+            os.kill(pid, signal.SIGKILL)
+            gone_by = time.monotonic() + 5
+            while embedded._alive(pid) and time.monotonic() < gone_by:
+                time.sleep(0.01)
         time.sleep(down_seconds)
-        subprocess.run(
-            [
-                str(embedded.redis_server_binary()),
-                *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder)),
-                *("--daemonize", "yes", "--pidfile", str(folder / "redis.pid")),
-                *("--logfile", str(folder / "redis.log"), "--save", "", "--appendonly", "no"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run(embedded.redis_server_command(folder, port), check=True, capture_output=True)
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
         try:
             deadline = time.monotonic() + 10

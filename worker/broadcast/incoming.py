@@ -1,5 +1,12 @@
 """Messages users send the bot: first contact subscribes them, /stop and /start toggle it.
 
+Only the user's 1:1 conversation with the bot counts: its id is always derived
+(UniqueConversationId(bot, user)), never taken from the message, so that a user who first speaks
+in a group never has the group stored as theirs. A message from any other conversation (a group)
+is ignored, except /stop, which the user may say anywhere; ``SYSTEM_*`` messages (joins, leaves,
+calls) are never a user speaking. Malformed ids are ignored, never an error: every message of the
+buffer is acknowledged by the listener, so a bad one is not pushed again for ever.
+
 All of a buffer is applied with a few set-based statements. Handling is idempotent (the provider
 re-pushes a message until it is acknowledged): re-applying a buffer changes nothing, and replies
 carry message ids derived from the incoming message, so a repeated reply is shown once.
@@ -44,7 +51,7 @@ def handle_messages(
     session: Session, bot_id: str, messages: Sequence[IncomingMessage]
 ) -> list[Reply]:
     """Apply a buffer of user messages; return the replies to send."""
-    users = [m for m in messages if _is_user(m.user_id, bot_id)]
+    users = [m for m in messages if _counts(m, bot_id)]
     if not users:
         return []
     known = set(
@@ -58,10 +65,11 @@ def handle_messages(
     last_command: dict[str, tuple[IncomingMessage, str]] = {}
     first_contact: dict[str, IncomingMessage] = {}
     for message in sorted(users, key=lambda m: m.created_at):
+        direct = _is_direct(message, bot_id)
         command = command_of(message)
-        if command is not None:
+        if command is not None and (direct or command == STOP):
             last_command[message.user_id] = (message, command)
-        if uuid.UUID(message.user_id) not in known:
+        if direct and uuid.UUID(message.user_id) not in known:
             first_contact.setdefault(message.user_id, message)
 
     if first_contact:
@@ -71,9 +79,7 @@ def handle_messages(
                 [
                     {
                         "user_id": uuid.UUID(user),
-                        "conversation_id": uuid.UUID(
-                            m.conversation_id or unique_conversation_id(bot_id, user)
-                        ),
+                        "conversation_id": uuid.UUID(unique_conversation_id(bot_id, user)),
                         "status": RecipientStatus.ACTIVE,
                     }
                     for user, m in first_contact.items()
@@ -117,14 +123,27 @@ def _set_status(
 def _reply(bot_id: str, message: IncomingMessage, text: str) -> Reply:
     return Reply(
         user_id=message.user_id,
-        conversation_id=message.conversation_id or unique_conversation_id(bot_id, message.user_id),
+        # Always the 1:1 conversation: a reply to a /stop said in a group goes to the user alone.
+        conversation_id=unique_conversation_id(bot_id, message.user_id),
         message_id=unique_object_id(message.message_id, "blazecast-reply"),
         text=text,
     )
 
 
-def _is_user(user_id: str, bot_id: str) -> bool:
+def _counts(message: IncomingMessage, bot_id: str) -> bool:
+    """A message from a user (not the bot itself, not the system) with well-formed ids."""
+    if message.category.startswith("SYSTEM_"):
+        return False
+    return _is_uuid(message.user_id) and message.user_id.lower() != bot_id.lower()
+
+
+def _is_direct(message: IncomingMessage, bot_id: str) -> bool:
+    """Said in the user's 1:1 conversation with the bot."""
+    return message.conversation_id.lower() == unique_conversation_id(bot_id, message.user_id)
+
+
+def _is_uuid(value: str) -> bool:
     try:
-        return uuid.UUID(user_id) != uuid.UUID(bot_id)
+        return len(value) == 36 and bool(uuid.UUID(value))
     except ValueError:
         return False

@@ -197,7 +197,8 @@ class BatchSender:
             user = p.user_id
             messages.append(
                 OutgoingMessage(
-                    conversation_id=p.conversation_id or unique_conversation_id(bot, user),
+                    # Always the 1:1 conversation: a stored id may be a group's (issue 13, 3).
+                    conversation_id=unique_conversation_id(bot, user),
                     recipient_id=user,
                     message_id=p.message_id,
                     category=announcement.category,

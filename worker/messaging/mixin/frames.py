@@ -23,13 +23,25 @@ from worker.messaging.transport import IncomingMessage, Receipt
 # Go uses level 3; any level is accepted. Low levels keep the CPU free for the sender.
 _GZIP_LEVEL = 3
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib's way of saying "a gzip header and trailer"
-_RECEIPT_STATUSES = frozenset({"DELIVERED", "READ"})
+# Postgres stores any of these; outside them a time is the server's mistake.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 #: The id of the server's unsolicited ERROR frame (the websocket 401), spec §1.4.
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
 
+#: Largest decompressed frame accepted. A message body is at most 128 KB (spec §5.3), about
+#: 172 KB once base64-encoded in a push; a frame inflating past this is skipped, unread, rather
+#: than let a small gzip bomb grow into gigabytes of memory.
+MAX_FRAME_BYTES = 1 << 20
+
+
 class FrameError(ValueError):
     """A frame that is not the gzip of one JSON object; the connection cannot be trusted."""
+
+
+class OversizedFrame(FrameError):
+    """A frame that inflates past ``MAX_FRAME_BYTES``: skipped, the connection goes on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +61,22 @@ def encode_frame(envelope: Mapping[str, Any]) -> bytes:
     return gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0)
 
 
-def decode_frame(payload: bytes) -> dict[str, Any]:
-    """The JSON object inside one binary frame; ``FrameError`` if it is anything else."""
+def decode_frame(payload: bytes, max_bytes: int = MAX_FRAME_BYTES) -> dict[str, Any]:
+    """The JSON object inside one binary frame; ``FrameError`` if it is anything else.
+
+    Inflates at most ``max_bytes`` (``OversizedFrame`` beyond): the server's input is untrusted.
+    """
+    # One gzip member per frame; zlib parses its header in C (gzip.decompress does it in Python,
+    # a quarter of the listener's time), and checks its CRC all the same.
+    inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
     try:
-        # One gzip member per frame; zlib parses its header in C (gzip.decompress does it in
-        # Python, a quarter of the listener's time), and checks its CRC all the same.
-        body = zlib.decompress(payload, wbits=_GZIP_WBITS)
+        body = inflater.decompress(payload, max_bytes)
     except zlib.error as exc:
         raise FrameError(f"frame is not gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise OversizedFrame(f"frame inflates past {max_bytes} bytes")
+    if not inflater.eof:
+        raise FrameError("frame is not gzip: truncated")
     try:
         value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -130,19 +150,35 @@ def push_from_frame(frame: ServerFrame, own_user_id: str) -> Receipt | IncomingM
     ):
         status = data.get("status")
         message_id = data.get("message_id")
-        if status not in _RECEIPT_STATUSES or not isinstance(message_id, str):
+        if status not in ("DELIVERED", "READ"):  # also refuses unhashable JSON values
+            return None
+        if not is_uuid(message_id):
             return None
         return Receipt(
-            message_id=message_id, status=status, updated_at=parse_time(data.get("updated_at"))
+            message_id=str(message_id), status=status, updated_at=parse_time(data.get("updated_at"))
         )
     if frame.action != "CREATE_MESSAGE" or is_own_status_view(data, own_user_id):
         return None
     return _incoming(data)
 
 
+def is_uuid(value: Any) -> bool:
+    """True for a canonical UUID string (the only form of every Mixin id)."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _incoming(data: Mapping[str, Any]) -> IncomingMessage | None:
+    # Only a message with a valid id can be acknowledged: without one, nothing can be done.
+    # Other fields are strings here and judged by the handler (a bad user or conversation id is
+    # acknowledged and ignored, so that it is not pushed again for ever).
     fields = {k: data.get(k) for k in ("message_id", "conversation_id", "user_id", "category")}
-    if not all(isinstance(v, str) and v for v in fields.values()):
+    if not is_uuid(fields["message_id"]) or not all(isinstance(v, str) for v in fields.values()):
         return None
     # data_base64 (url-safe, unpadded) is preferred when both are present (spec §6.1).
     encoded = data.get("data_base64") or data.get("data") or ""
@@ -163,16 +199,18 @@ def _incoming(data: Mapping[str, Any]) -> IncomingMessage | None:
 def parse_time(value: Any) -> datetime:
     """An RFC 3339 timestamp (nanoseconds allowed) as an aware UTC datetime.
 
-    A missing or unreadable time becomes "now": a receipt's moment matters less than the
-    receipt itself, and dropping it would lose a DELIVERED or READ forever.
+    A missing, unreadable or out-of-range time (year 9999 with an offset overflows) becomes
+    "now": a receipt's moment matters less than the receipt itself, and dropping it would lose a
+    DELIVERED or READ forever.
     """
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
+            parsed = parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return datetime.now(UTC)
+        if _EARLIEST <= parsed <= _LATEST:
+            return parsed
     return datetime.now(UTC)
