@@ -107,12 +107,21 @@ def run_pass(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=200_000)
+    parser.add_argument(
+        "--appendfsync",
+        choices=("everysec", "always"),
+        default="everysec",
+        help="Redis' AOF fsync policy for the run (the deployment's is everysec)",
+    )
     args = parser.parse_args()
 
     run = Run("receipts")
     engines = BenchEngines.start("receipts")
     database = Database(engines.database_url)
     results: dict[str, Any] = {}
+    control = make_redis(engines.redis_url)
+    control.config_set("appendfsync", args.appendfsync)
+    control.close()
     try:
         import_recipients(
             engines.database_url, make_audience(args.deliveries, seed=4).user_ids, str(uuid.uuid4())
@@ -179,6 +188,7 @@ def main() -> None:
         "deliveries": args.deliveries,
         "receipts_per_delivery": round(sum(map(len, delivered + read)) / args.deliveries, 3),
         "burst": BURST,
+        "appendfsync": args.appendfsync,
         "buffer": BUFFER,
         "target_per_second": TARGET_PER_SECOND,
         **results,
@@ -189,7 +199,7 @@ def main() -> None:
         figures,
         f"receipts: {one['receipts_per_second']:,.0f}/s applied to Postgres by one process, "
         f"{two['receipts_per_second']:,.0f}/s by two (goal {TARGET_PER_SECOND:,}/s; buffers of "
-        f"{BUFFER:,} through the Redis journal; counters exact: {one['counters_exact'] and two['counters_exact']}); best {best:,.0f}/s",
+        f"{BUFFER:,} through the Redis journal, appendfsync {args.appendfsync}; counters exact: {one['counters_exact'] and two['counters_exact']}); best {best:,.0f}/s",
     )
 
 

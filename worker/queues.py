@@ -7,8 +7,9 @@ mid-batch loses no message. A worker that only sends reserves up to 4 messages p
 processes waited for the broker ~30 % of the time, with 4 ~16 % (py-spy dumps during a broadcast
 with the quota lifted); the send queue is bounded (``dispatch``), so this never hoards a long
 queue. Every other worker reserves 1: a killed worker's reserved messages come back only after
-the visibility timeout, and receipts, unlike batches, are never pushed again by the provider nor
-re-published by the reaper.
+the visibility timeout. Receipts do not depend on that: a ``record_receipts`` message only asks
+for the bot's receipts journal to be applied (``worker/broadcast/receipt_journal.py``), and beat
+asks again every second.
 """
 
 from __future__ import annotations

@@ -109,10 +109,10 @@ def sigkill_random_workers(ctx: FaultContext) -> None:
 
 
 def restart_redis(ctx: FaultContext) -> None:
-    """At 30 %: Redis stops without saving (queues, buckets gone) and is back 2 s later."""
+    """At 30 %: Redis is SIGKILLed and back 2 s later with what its append-only file kept."""
     if ctx.wait_for_progress(0.3):
         down = ctx.stack.engines.restart_redis(down_seconds=2.0)
-        ctx.note(f"Redis restarted empty, down {down:.1f} s")
+        ctx.note(f"Redis SIGKILLed and restarted, down {down:.1f} s")
 
 
 def restart_postgres(ctx: FaultContext) -> None:
