@@ -76,22 +76,29 @@ def running_stack(
     send_workers: int = 1,
 ) -> Iterator[Stack]:
     with Simulator(sim_config) as sim:
-        assert settings.database_url and settings.redis_url
-        group = ProcessGroup(
-            stack_env(
-                database_url=settings.database_url,
-                redis_url=settings.redis_url,
-                keystore=sim.keystore_path,
-                api_url=sim.http_url,
-                blaze_url=sim.blaze_url,
-                home=tmp_path / "home",
-                extra={"BLAZECAST_LOG_LEVEL": "INFO", **(env or {})},
-            ),
-            tmp_path / "logs",
-        )
+        group = process_group(settings, sim, tmp_path, env)
         with group:
             group.start_stack(send_workers=send_workers)
             yield Stack(sim, group, database)
+
+
+def process_group(
+    settings: Settings, sim: Simulator, tmp_path: Path, env: dict[str, str] | None = None
+) -> ProcessGroup:
+    """Children pointed at the test engines and at ``sim`` (logs under ``tmp_path / "logs"``)."""
+    assert settings.database_url and settings.redis_url
+    return ProcessGroup(
+        stack_env(
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            keystore=sim.keystore_path,
+            api_url=sim.http_url,
+            blaze_url=sim.blaze_url,
+            home=tmp_path / "home",
+            extra={"BLAZECAST_LOG_LEVEL": "INFO", **(env or {})},
+        ),
+        tmp_path / "logs",
+    )
 
 
 def stats(sim: Simulator) -> dict[str, Any]:

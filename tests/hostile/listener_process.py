@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from simulator import SimConfig, Simulator
+from tests.e2e.stack import process_group
 from tests.factories import add_recipients
 from worker.config import Settings
 from worker.db import Database
-from worker.supervisor import ProcessGroup, stack_env
 
 
 @contextmanager
@@ -32,19 +32,7 @@ def listening(
     with Simulator(config) as sim:
         with database.session() as session:
             add_recipients(session, 0, user_ids=sim.user_ids)
-        assert settings.database_url and settings.redis_url
-        group = ProcessGroup(
-            stack_env(
-                database_url=settings.database_url,
-                redis_url=settings.redis_url,
-                keystore=sim.keystore_path,
-                api_url=sim.http_url,
-                blaze_url=sim.blaze_url,
-                home=tmp_path / "home",
-                extra={"BLAZECAST_LOG_LEVEL": "INFO", **(env or {})},
-            ),
-            tmp_path / "logs",
-        )
+        group = process_group(settings, sim, tmp_path, env)
         with group:
             child = group.start("listener", "listen")
             wait_until(
