@@ -33,7 +33,7 @@ from worker.broadcast import planner, receipt_journal, service
 from worker.db import Database, make_redis
 
 BURST = receipt_journal.ENTRY_RECEIPTS
-BUFFER = receipt_journal.ENTRY_RECEIPTS * receipt_journal.READ_ENTRIES
+BUFFER = receipt_journal.BUFFER_RECEIPTS
 BOT = "bench-receipts"
 
 TARGET_PER_SECOND = 10_000

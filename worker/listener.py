@@ -106,7 +106,8 @@ class Listener:
                     self._receipts_ready.wait(RETRY_SECONDS)
                 self._receipts.append((push.message_id, push.status, push.updated_at))
                 self.receipts_seen += 1
-                self._receipts_ready.notify_all()
+                if len(self._receipts) == 1:  # the writer waits only on an empty buffer
+                    self._receipts_ready.notify_all()
         else:
             with self._messages_lock:
                 self._messages.append(push)

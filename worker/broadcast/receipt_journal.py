@@ -41,8 +41,12 @@ BOTS_KEY = "blazecast:receipt-bots"
 GROUP = "recorders"
 #: Receipts per stream entry: a burst is cut in entries of at most this many.
 ENTRY_RECEIPTS = 1_000
-#: Entries read per apply (one transaction of up to ENTRY_RECEIPTS x this many receipts).
-READ_ENTRIES = 5
+#: Receipts applied per transaction, at least (unless the stream holds fewer): the listener
+#: appends whatever arrived during its last round trip, often a few receipts per entry, and one
+#: set-based UPDATE per few thousand receipts is what keeps Postgres fast.
+BUFFER_RECEIPTS = 5_000
+#: Entries per read (XREADGROUP / XAUTOCLAIM COUNT).
+READ_ENTRIES = 50
 #: A pending entry idle this long belongs to a recorder presumed dead: another one claims it.
 CLAIM_IDLE_MS = 10_000
 #: Entries kept for inspection in the rejected stream.
@@ -147,14 +151,27 @@ def record(
             claim_from = None if claim_from_next in ("0-0", b"0-0") else claim_from_next
             done.claimed += len(entries)
         if not entries:
-            reply: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=READ_ENTRIES)
-            entries = cast(Entries, reply[0][1]) if reply else []
+            entries = _read(client, stream, consumer)
         if not entries:
             if claim_from is None:
                 break
             continue
         _apply_entries(client, database, stream, entries, done)
     return done
+
+
+def _read(client: redis.Redis, stream: str, consumer: str) -> Entries:
+    """New entries, read until they hold ``BUFFER_RECEIPTS`` receipts or the stream is drained."""
+    entries: Entries = []
+    receipts_read = 0
+    while receipts_read < BUFFER_RECEIPTS:
+        reply: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=READ_ENTRIES)
+        got = cast(Entries, reply[0][1]) if reply else []
+        if not got:
+            break
+        entries += got
+        receipts_read += sum(fields.get(b"r", b"").count(b"\n") + 1 for _, fields in got)
+    return entries
 
 
 def _autoclaim(
