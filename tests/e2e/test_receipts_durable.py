@@ -26,11 +26,15 @@ pytestmark = pytest.mark.e2e
 USERS = 2_000
 
 
-def _waiting_on_locks(database: Database) -> int:
+def _receipts_waiting_on_the_lock(database: Database) -> int:
+    """Transactions applying receipts (the set-based UPDATE over ``unnest``) blocked by our lock."""
     with database.engine.connect() as connection:
         return int(
             connection.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE '%unnest(%'"
+                )
             ).scalar_one()
         )
 
@@ -51,8 +55,14 @@ def test_receipts_being_applied_by_a_sigkilled_worker_are_all_recorded(
         with clean_db.engine.connect() as blocker:
             transaction = blocker.begin()
             blocker.execute(text("SELECT id FROM deliveries FOR UPDATE"))
+            # Every receipt pushed, and the receipts worker in the middle of applying them.
             stack.wait_for(
-                lambda: _waiting_on_locks(clean_db) > 0,
+                lambda: stack.sim.stats()["messages_read"] == USERS,
+                timeout=30,
+                what="the simulator to push every receipt",
+            )
+            stack.wait_for(
+                lambda: _receipts_waiting_on_the_lock(clean_db) > 0,
                 timeout=30,
                 what="the receipts worker to be applying a buffer",
             )
@@ -62,11 +72,6 @@ def test_receipts_being_applied_by_a_sigkilled_worker_are_all_recorded(
             stack.group.children.remove(victim)
             stack.group.start("worker-control", *[str(a) for a in victim.process.args[3:]])  # type: ignore[index]
             transaction.rollback()
-        stack.wait_for(
-            lambda: stack.sim.stats()["messages_read"] == USERS,
-            timeout=30,
-            what="the simulator to push every receipt",
-        )
         stack.wait_for(
             lambda: (
                 (lambda a: (a.delivered, a.read))(stack.announcement(announcement.id))
