@@ -149,3 +149,46 @@ def test_random_receipt_and_message_frames_never_raise() -> None:
         action = rng.choice(["ACKNOWLEDGE_MESSAGE_RECEIPT", "CREATE_MESSAGE", "OTHER"])
         push = _push({"id": "i", "action": action, "data": data})
         assert push is None or isinstance(push, (Receipt, IncomingMessage))
+
+
+def test_a_gzip_bomb_on_the_socket_is_skipped_and_the_connection_goes_on() -> None:
+    """Through a real websocket: the frame after the bomb arrives on the same connection."""
+    import asyncio
+    import threading
+    import time
+    import tracemalloc
+
+    from tests.unit.messaging.messaging_helpers import running_blaze_server, spec_keystore
+    from worker.messaging.mixin.blaze import BlazeClient
+
+    keystore = spec_keystore()
+    pushes: list[Any] = []
+    bomb = gzip.compress(json.dumps({"id": "b", "action": "X", "data": "0" * (64 << 20)}).encode())
+    receipt = _receipt()
+    with running_blaze_server(keystore) as server:
+        client = BlazeClient(
+            keystore, server.url, server.api_url, on_push=pushes.append, subscribe=True
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=client.run_forever, args=(stop,))
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.requests and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert server._loop is not None
+            tracemalloc.start()
+            for ws in list(server._sockets):
+                asyncio.run_coroutine_threadsafe(ws.send_bytes(bomb), server._loop).result(5)
+            server.push(receipt)
+            while not pushes and time.monotonic() < deadline:
+                time.sleep(0.02)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            stop.set()
+            thread.join(5)
+            client.close()
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB allocated for a {len(bomb) >> 10} KiB frame"
+    assert [type(p) for p in pushes] == [Receipt]
+    assert client.connections_opened == 1
