@@ -1,17 +1,19 @@
-"""Bots as rows: add, list, show, disable, and which bot a command means.
+"""Bots as rows: add, list, show, disable, which bot a command means, and its provider.
 
 The CLI (``blazecast bots``), the Python API and the workers call these. A bot's secret is never
 stored: ``add_bot`` checks that its credentials reference can be read and parsed (and takes the
 provider's id of the bot from it, so that two bots never share one key), then stores only the
-reference. ``BLAZECAST_KEYSTORE`` keeps working with no configuration: while no bot row exists and
-it is set, the first command that needs a bot creates the ``default`` bot, which reads its key,
-quota and transport from the settings.
+reference. ``make_provider`` is the one place that turns a bot's row and the settings into its
+``Provider`` (``worker.messaging.provider``), reading no secret until the provider needs one.
+``BLAZECAST_KEYSTORE`` keeps working with no configuration: while no bot row exists and
+the first command that needs a bot finds none, it creates the ``default`` bot, which reads its
+key, quota and transport from the settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,11 +21,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import DEFAULT_BOT_NAME, Announcement, AnnouncementStatus, Bot, BotProvider
-from worker.config import Settings
-from worker.messaging.credentials import check_reference
-from worker.messaging.mixin.provider import TRANSPORT_KINDS
+from worker.config import ConfigError, Settings
+from worker.messaging.credentials import check_reference, read_secret
+from worker.messaging.mixin.keystore import Keystore, load_keystore, parse_keystore
+from worker.messaging.mixin.provider import TRANSPORT_KINDS, MixinProvider
 from worker.messaging.provider import Provider
-from worker.messaging.providers import BotAccess, load_mixin_keystore, make_provider
 
 ACTIVE_STATUSES = (
     AnnouncementStatus.SCHEDULED,
@@ -31,6 +33,50 @@ ACTIVE_STATUSES = (
     AnnouncementStatus.PAUSED,
 )
 MAX_NAME = 64
+
+
+PROVIDERS = ("mixin",)
+
+
+@dataclass(frozen=True)
+class BotAccess:
+    """What building a bot's provider needs of its row (``models.Bot``), without a session."""
+
+    id: int
+    name: str
+    provider: str
+    credentials: str | None = None
+    transport: str | None = None
+    quota_per_minute: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def make_provider(bot: BotAccess, settings: Settings) -> Provider:
+    """The provider of ``bot``; the default bot (no credentials reference) uses the settings."""
+    if bot.provider != "mixin":
+        raise ConfigError(
+            f"bot {bot.name}: provider {bot.provider!r} cannot send yet (supported: "
+            f"{', '.join(PROVIDERS)})"
+        )
+    return MixinProvider(
+        lambda: load_mixin_keystore(bot, settings),
+        transport=bot.transport or settings.transport,
+        api_url=str(bot.options.get("api_url") or settings.mixin_api_url),
+        blaze_url=str(bot.options.get("blaze_url") or settings.mixin_blaze_url),
+        timeout=settings.request_timeout,
+    )
+
+
+def load_mixin_keystore(bot: BotAccess, settings: Settings) -> Keystore:
+    """The bot's keystore: its credentials reference, or BLAZECAST_KEYSTORE for the default bot."""
+    if bot.credentials is None:
+        if settings.keystore is None:
+            raise ConfigError(
+                f"bot {bot.name}: BLAZECAST_KEYSTORE: not set; point it at the bot's keystore "
+                "JSON file"
+            )
+        return load_keystore(settings.keystore)
+    return parse_keystore(read_secret(bot.credentials), source=bot.credentials)
 
 
 class BotError(ValueError):
@@ -141,7 +187,8 @@ def _find(session: Session, name: str) -> Bot | None:
 
 
 def resolve_bot(session: Session, settings: Settings, name: str | None = None) -> Bot:
-    """The bot a command means: the one named, or the only enabled one, or the default bot."""
+    """The bot a command means: the one named, or the only enabled one, or (none yet) the
+    default bot."""
     if name is not None:
         bot = _find(session, name.strip())
         if bot is None:
@@ -158,11 +205,7 @@ def resolve_bot(session: Session, settings: Settings, name: str | None = None) -
     if len(enabled) > 1:
         names = ", ".join(b.name for b in enabled)
         raise BotError(f"there are several bots ({names}): name one with --bot")
-    if settings.keystore is None:
-        raise BotError(
-            "no bot: add one with `blazecast bots add NAME --keystore FILE`, or set "
-            "BLAZECAST_KEYSTORE"
-        )
+    # No bot yet: the default one, whose key (BLAZECAST_KEYSTORE) is needed only to send.
     return ensure_default_bot(session)
 
 

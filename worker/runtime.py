@@ -15,6 +15,7 @@ import threading
 
 import redis
 
+from worker.bots import BotAccess, make_provider
 from worker.broadcast.dispatcher import Pace
 from worker.broadcast.pipeline import PipelineConfig
 from worker.broadcast.retry import RetryPolicy
@@ -22,7 +23,6 @@ from worker.broadcast.sender import BatchSender, SenderConfig
 from worker.config import ConfigError, Settings
 from worker.db import Database, Urls, make_redis, resolve_urls
 from worker.messaging.provider import Provider
-from worker.messaging.providers import BotAccess, make_provider
 from worker.messaging.transport import Transport
 from worker.ratelimit import BucketSpec, TokenBuckets, quota_spec
 
@@ -113,15 +113,15 @@ class Runtime:
         from sqlalchemy import select
 
         from models import Bot
-        from worker.bots import access
-        from worker.messaging.providers import load_mixin_keystore
+        from worker.bots import access, load_mixin_keystore
 
         with self.db.session() as session:
             rows = session.execute(select(Bot).where(Bot.disabled_at.is_(None))).scalars()
             enabled = [access(row) for row in rows]
         if not enabled and self.settings.keystore is None:
             raise ConfigError(
-                "no bot: add one with `blazecast bots add`, or set BLAZECAST_KEYSTORE"
+                "BLAZECAST_KEYSTORE: not set; point it at the bot's keystore JSON file, or add "
+                "bots with `blazecast bots add`"
             )
         for bot in enabled:
             if bot.provider == "mixin":

@@ -5,7 +5,7 @@ opens, and the error tree of ``worker.messaging.errors``); it imports no provide
 holds it to that). A provider owns what is specific to its API: how a recipient's message is built
 and identified, the batch limits (count and bytes), the payload codec and its validation per
 category, the mapping of its errors into the shared tree, and recall. Each bot has one provider
-instance, built by ``worker.messaging.providers.make_provider`` from the bot's row and settings.
+instance, built by ``worker.bots.make_provider`` from the bot's row and settings.
 """
 
 from __future__ import annotations
