@@ -1,7 +1,7 @@
-"""``blazecast listen``: a bot's Blaze connection for everything the provider pushes.
+"""``blazecast listen``: one Blaze connection per Mixin bot for everything the provider pushes.
 
-One ``Listener`` serves one bot, from the parts it is given (``ListenerParts``): nothing global,
-so that one process can run one per bot. Three threads besides the socket's own:
+One ``Listener`` serves one bot, from the parts it is given (``ListenerParts``): nothing global;
+``run_listener`` runs one per bot, each in its own thread. Three threads besides the socket's own:
 
 - **receipts** (DELIVERED / READ): appended to the bot's receipts journal in Redis as soon as they
   are read, one pipelined round trip per burst (``worker.broadcast.receipt_journal``), then a
@@ -20,21 +20,29 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from models import Bot, BotProvider
+from worker import bots
 from worker.broadcast import incoming, receipt_journal, receipts
-from worker.config import Settings
+from worker.config import ConfigError, Settings
 from worker.db import Database
 from worker.messaging.errors import MessagingError, Unauthorized
 from worker.messaging.mixin.blaze import BlazeClient
+from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
 from worker.messaging.mixin.keystore import Keystore
-from worker.messaging.transport import IncomingMessage, Receipt
+from worker.messaging.mixin.payloads import encode_data
+from worker.messaging.mixin.provider import MixinProvider
+from worker.messaging.transport import IncomingMessage, OutgoingMessage, Receipt
 from worker.ratelimit import BucketSpec, TokenBuckets
 from worker.reply_outbox import ReplyOutbox
+from worker.runtime import BotRuntime, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +59,10 @@ RETRY_SECONDS = 0.5
 class ListenerParts:
     """Everything one bot's listener needs, passed in explicitly."""
 
-    bot_id: str
+    #: The bot's row id (``bots.id``): its recipients, its receipts journal, its outbox.
+    bot: int
+    #: The bot's Mixin user id (its keystore's ``app_id``).
+    bot_user_id: str
     keystore: Keystore
     quota: BucketSpec
     blaze_url: str
@@ -62,8 +73,9 @@ class ListenerParts:
     #: Asks for the bot's journal to be applied (publishes ``record_receipts``); best effort.
     ask_recording: Callable[[], None]
     request_timeout: float = 5.0
-    #: The bot's receipts stream (default: ``receipt_journal.stream_key(bot_id)``).
+    #: The bot's receipts stream (default: ``receipt_journal.stream_key(str(bot))``).
     stream: str | None = None
+    name: str = ""
 
 
 class Listener:
@@ -91,9 +103,9 @@ class Listener:
             subscribe=True,
             request_timeout=parts.request_timeout,
         )
-        self.journal = receipt_journal.ReceiptJournal(parts.redis, parts.bot_id, parts.stream)
+        self.journal = receipt_journal.ReceiptJournal(parts.redis, str(parts.bot), parts.stream)
         self.outbox = ReplyOutbox(
-            parts.redis, parts.bot_id, self.client, parts.buckets, parts.quota
+            parts.redis, str(parts.bot), self.client, parts.buckets, parts.quota
         )
         self.receipts_seen = 0
         self.receipts_stored = 0
@@ -189,8 +201,10 @@ class Listener:
             return
         try:
             with self.parts.database.session() as session:
-                replies = incoming.handle_messages(session, self.parts.bot_id, batch)
-            self.outbox.put(replies)
+                replies = incoming.handle_messages(
+                    session, self.parts.bot, self.parts.bot_user_id, batch
+                )
+            self.outbox.put([_outgoing(self.parts.bot_user_id, r) for r in replies])
             self.client.acknowledge([m.message_id for m in batch])
             self.messages_acknowledged += len(batch)
         except (SQLAlchemyError, redis.RedisError, MessagingError) as exc:
@@ -201,56 +215,108 @@ class Listener:
                 self._messages[:0] = batch[: max(0, MAX_BUFFERED_MESSAGES - len(self._messages))]
 
 
-def parts_from_settings(settings: Settings) -> ListenerParts:
-    """The parts of the configured bot's listener."""
+def _outgoing(bot_user_id: str, reply: incoming.Reply) -> OutgoingMessage:
+    return OutgoingMessage(
+        # Always the 1:1 conversation of bot and user, whatever conversation they wrote in.
+        conversation_id=unique_conversation_id(bot_user_id, reply.user_id),
+        recipient_id=reply.user_id,
+        message_id=unique_object_id(reply.in_reply_to, "blazecast-reply"),
+        category="PLAIN_TEXT",
+        data_base64=encode_data(reply.text.encode()),
+    )
+
+
+def listener_parts(runtime: Runtime, bot: BotRuntime, record_receipts: object) -> ListenerParts:
+    """The parts of ``bot``'s listener from this process's runtime."""
+    if not isinstance(bot.provider, MixinProvider):
+        raise ConfigError(f"bot {bot.bot.name}: only Mixin bots push over Blaze")
+    provider = bot.provider
+    key = str(bot.id)
+
+    def ask_recording() -> None:
+        # One queued recording per bot is enough; it drains whatever is appended meanwhile.
+        if runtime.redis.set(receipt_journal.record_enqueued_key(key), 1, nx=True, ex=5):
+            record_receipts.delay(key)  # type: ignore[attr-defined]
+
+    return ListenerParts(
+        bot=bot.id,
+        bot_user_id=provider.bot_user_id,
+        keystore=provider.keystore,
+        quota=bot.quota,
+        blaze_url=provider.blaze_url,
+        api_url=provider.api_url,
+        database=runtime.db,
+        redis=runtime.redis,
+        buckets=runtime.buckets,
+        ask_recording=ask_recording,
+        request_timeout=provider.timeout,
+        name=bot.bot.name,
+    )
+
+
+def run_listener(settings: Settings, bot_names: Sequence[str] = ()) -> None:
+    """Listen for every enabled Mixin bot (or those named) until SIGINT/SIGTERM, one connection
+    and thread each; a 401 halts that bot's sending with the reason and ends its listener."""
     from worker.celery_app import create_app, runtime_of
 
     app = create_app(settings)
     runtime = runtime_of(app)
     record_receipts = app.tasks["blazecast.record_receipts"]
-    bot_id = runtime.bot_id
+    with runtime.db.session() as session:
+        chosen = listening_bots(session, settings, bot_names)
+    listeners = [
+        Listener(listener_parts(runtime, runtime.bot(bot_id), record_receipts)) for bot_id in chosen
+    ]
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    threads = [
+        threading.Thread(target=_listen, args=(listener,), name=f"listen-{listener.parts.name}")
+        for listener in listeners
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.wait(0.5) and any(t.is_alive() for t in threads):
+            pass
+    finally:
+        for listener in listeners:
+            listener.stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
 
-    def ask_recording() -> None:
-        # One queued recording per bot is enough; it drains whatever is appended meanwhile.
-        if runtime.redis.set(receipt_journal.record_enqueued_key(bot_id), 1, nx=True, ex=5):
-            record_receipts.delay(bot_id)
 
-    return ListenerParts(
-        bot_id=bot_id,
-        keystore=runtime.keystore,
-        quota=runtime.quota,
-        blaze_url=settings.mixin_blaze_url,
-        api_url=settings.mixin_api_url,
-        database=runtime.db,
-        redis=runtime.redis,
-        buckets=runtime.buckets,
-        ask_recording=ask_recording,
-        request_timeout=settings.request_timeout,
+def listening_bots(session: Session, settings: Settings, names: Sequence[str]) -> list[int]:
+    """The ids of the Mixin bots to listen for: those named, or every enabled one."""
+    if names:
+        return [bots.resolve_bot(session, settings, name).id for name in names]
+    found = list(
+        session.execute(
+            select(Bot.id).where(Bot.provider == BotProvider.MIXIN, Bot.disabled_at.is_(None))
+        ).scalars()
     )
+    if not found:
+        found = [bots.resolve_bot(session, settings).id]
+    return found
 
 
-def run_listener(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; a 401 ends it with the reason (the bot's sending is halted)."""
-    import uuid
-
+def _listen(listener: Listener) -> None:
     from worker.broadcast import state
 
-    parts = parts_from_settings(settings)
-    listener = Listener(parts)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: listener.stop.set())
+    parts = listener.parts
     started = time.monotonic()
-    log.info("listening as bot %s on %s", parts.bot_id, settings.mixin_blaze_url)
+    log.info("listening as bot %s on %s", parts.name, parts.blaze_url)
     try:
         listener.run()
     except Unauthorized as error:
+        log.error("bot %s: the provider refused its key: %s", parts.name, error)
         with parts.database.session() as session:
-            state.halt_bot(session, uuid.UUID(parts.bot_id), f"{error.reason}: {error}")
-        raise
+            state.halt_bot(session, parts.bot, f"{error.reason}: {error}")
     finally:
         log.info(
             json.dumps(
                 {
+                    "bot": parts.name,
                     "receipts": listener.receipts_seen,
                     "replies_sent": listener.outbox.sent,
                     "seconds": round(time.monotonic() - started),

@@ -20,9 +20,7 @@ from typing import Protocol, cast
 
 import redis
 
-from worker.broadcast.incoming import Reply
 from worker.messaging.errors import MessagingError, PermanentError, Unauthorized
-from worker.messaging.mixin.payloads import encode_data
 from worker.messaging.transport import OutgoingMessage
 from worker.ratelimit import BucketSpec, TokenBuckets, max_cost
 
@@ -65,21 +63,13 @@ class ReplyOutbox:
         self.sent = 0
         self.dropped = 0
 
-    def put(self, replies: Sequence[Reply]) -> None:
+    def put(self, replies: Sequence[OutgoingMessage]) -> None:
         """Store ``replies`` durably (one round trip); raises ``redis.RedisError`` otherwise."""
         if not replies:
             return
         pipe = self.client.pipeline(transaction=False)
         for reply in replies:
-            pipe.xadd(
-                self.key,
-                {
-                    "u": reply.user_id,
-                    "c": reply.conversation_id,
-                    "m": reply.message_id,
-                    "t": reply.text.encode(),
-                },
-            )
+            pipe.xadd(self.key, reply.to_wire())  # type: ignore[arg-type]
         pipe.execute()
         self.wake.set()
 
@@ -144,10 +134,11 @@ class ReplyOutbox:
 
 
 def _outgoing(fields: dict[bytes, bytes]) -> OutgoingMessage:
+    text = {key.decode(): value.decode() for key, value in fields.items()}
     return OutgoingMessage(
-        conversation_id=fields[b"c"].decode(),
-        recipient_id=fields[b"u"].decode(),
-        message_id=fields[b"m"].decode(),
-        category="PLAIN_TEXT",
-        data_base64=encode_data(fields[b"t"]),
+        conversation_id=text["conversation_id"],
+        recipient_id=text["recipient_id"],
+        message_id=text["message_id"],
+        category=text["category"],
+        data_base64=text["data_base64"],
     )

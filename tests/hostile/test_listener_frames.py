@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from worker.messaging.mixin.frames import (
     parse_server_frame,
     push_from_frame,
 )
+from worker.messaging.mixin.ids import unique_conversation_id
 from worker.messaging.transport import IncomingMessage, Receipt
 
 pytestmark = pytest.mark.hostile
@@ -86,6 +88,33 @@ def test_a_user_message_without_a_uuid_message_id_is_ignored() -> None:
         "created_at": "2026-01-01T00:00:00Z",
     }
     assert _push({"id": "i", "action": "CREATE_MESSAGE", "data": data}) is None
+
+
+@pytest.mark.parametrize(
+    ("conversation", "direct"),
+    [
+        ("1:1", True),
+        ("1:1-upper", True),
+        (str(uuid.uuid4()), False),  # a group
+        ("not-a-uuid", False),
+        ("", False),
+    ],
+)
+def test_only_the_1_to_1_conversation_is_direct(conversation: str, direct: bool) -> None:
+    one_to_one = unique_conversation_id(BOT, USER)
+    conversation = {"1:1": one_to_one, "1:1-upper": one_to_one.upper()}.get(
+        conversation, conversation
+    )
+    data = {
+        "message_id": str(uuid.uuid4()),
+        "conversation_id": conversation,
+        "user_id": USER,
+        "category": "PLAIN_TEXT",
+        "data_base64": "L3N0b3A",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    message = _push({"id": "i", "action": "CREATE_MESSAGE", "data": data})
+    assert isinstance(message, IncomingMessage) and message.direct is direct
 
 
 def test_a_frame_that_inflates_past_the_bound_is_refused_without_inflating_it() -> None:

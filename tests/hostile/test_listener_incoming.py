@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Recipient, RecipientStatus
-from tests.factories import add_recipients
-from worker.broadcast.incoming import STOPPED, handle_messages
-from worker.messaging.mixin.ids import unique_conversation_id
+from tests.factories import add_recipients, default_bot_id
+from worker.broadcast.incoming import STOPPED, Reply, handle_messages
 from worker.messaging.transport import IncomingMessage
 
 pytestmark = pytest.mark.hostile
@@ -29,20 +28,23 @@ def _message(
     user: str,
     text: str,
     *,
-    conversation: str | None = None,
+    direct: bool = True,
     category: str = "PLAIN_TEXT",
     seconds: int = 0,
 ) -> IncomingMessage:
     return IncomingMessage(
         message_id=str(uuid.uuid4()),
-        conversation_id=conversation
-        if conversation is not None
-        else unique_conversation_id(BOT, user),
+        conversation_id=str(uuid.uuid4()),  # never trusted: the provider tells ``direct``
         user_id=user,
         category=category,
         data=text.encode(),
         created_at=T0 + timedelta(seconds=seconds),
+        direct=direct,
     )
+
+
+def _handle(session: Session, messages: list[IncomingMessage]) -> list[Reply]:
+    return handle_messages(session, default_bot_id(session), BOT, messages)
 
 
 def _recipient(session: Session, user: str) -> Recipient | None:
@@ -51,37 +53,29 @@ def _recipient(session: Session, user: str) -> Recipient | None:
     ).scalar_one_or_none()
 
 
-def test_a_first_message_in_a_group_neither_subscribes_nor_is_answered(db_session: Session) -> None:
-    user, group = str(uuid.uuid4()), str(uuid.uuid4())
-    replies = handle_messages(db_session, BOT, [_message(user, "hello all", conversation=group)])
-    assert replies == []
+def test_a_first_message_in_a_group_neither_subscribes_nor_is_answered(
+    db_session: Session,
+) -> None:
+    user = str(uuid.uuid4())
+    assert _handle(db_session, [_message(user, "hello all", direct=False)]) == []
     assert _recipient(db_session, user) is None
-    # Later, in the 1:1 conversation: subscribed there, and only there.
-    handle_messages(db_session, BOT, [_message(user, "hi", seconds=1)])
-    recipient = _recipient(db_session, user)
-    assert recipient is not None and str(recipient.conversation_id) == unique_conversation_id(
-        BOT, user
-    )
+    # Later, in the 1:1 conversation: subscribed and welcomed.
+    assert len(_handle(db_session, [_message(user, "hi", seconds=1)])) == 1
+    assert _recipient(db_session, user) is not None
 
 
-def test_stop_said_in_a_group_unsubscribes_and_is_answered_in_private(db_session: Session) -> None:
+def test_stop_said_in_a_group_unsubscribes(db_session: Session) -> None:
     [user] = add_recipients(db_session, 1)
-    replies = handle_messages(
-        db_session, BOT, [_message(user, "/stop", conversation=str(uuid.uuid4()))]
-    )
-    assert [(r.text, r.conversation_id) for r in replies] == [
-        (STOPPED, unique_conversation_id(BOT, user))
-    ]
+    stop = _message(user, "/stop", direct=False)
+    replies = _handle(db_session, [stop])
+    assert [(r.text, r.in_reply_to) for r in replies] == [(STOPPED, stop.message_id)]
     recipient = _recipient(db_session, user)
     assert recipient is not None and recipient.status is RecipientStatus.UNSUBSCRIBED
 
 
 def test_start_said_in_a_group_does_not_resubscribe(db_session: Session) -> None:
     [user] = add_recipients(db_session, 1, status=RecipientStatus.UNSUBSCRIBED)
-    assert (
-        handle_messages(db_session, BOT, [_message(user, "/start", conversation=str(uuid.uuid4()))])
-        == []
-    )
+    assert _handle(db_session, [_message(user, "/start", direct=False)]) == []
     recipient = _recipient(db_session, user)
     assert recipient is not None and recipient.status is RecipientStatus.UNSUBSCRIBED
 
@@ -89,21 +83,22 @@ def test_start_said_in_a_group_does_not_resubscribe(db_session: Session) -> None
 def test_system_messages_are_not_a_user_speaking(db_session: Session) -> None:
     user = str(uuid.uuid4())
     for category in ("SYSTEM_CONVERSATION", "SYSTEM_ACCOUNT_SNAPSHOT"):
-        assert handle_messages(db_session, BOT, [_message(user, "/start", category=category)]) == []
+        assert _handle(db_session, [_message(user, "/start", category=category)]) == []
     assert _recipient(db_session, user) is None
 
 
 @pytest.mark.parametrize("bad", ["not-a-uuid", "", "x" * 5_000, "group:1"])
-def test_a_malformed_id_never_spoils_the_rest_of_the_buffer(db_session: Session, bad: str) -> None:
+def test_a_malformed_user_id_never_spoils_the_rest_of_the_buffer(
+    db_session: Session, bad: str
+) -> None:
     known = add_recipients(db_session, 2)
-    newcomer = str(uuid.uuid4())
     buffer = [
         _message(known[0], "/stop"),
-        _message(newcomer, "hello", conversation=bad),  # a first contact with a bad conversation
-        _message(bad, "/stop", conversation=bad),  # a bad user id
+        _message(bad, "/stop"),
+        _message(bad, "hello"),
         _message(known[1], "/stop", seconds=1),
     ]
-    replies = handle_messages(db_session, BOT, buffer)
+    replies = _handle(db_session, buffer)
     assert sorted(r.user_id for r in replies) == sorted(known)
     for user in known:
         recipient = _recipient(db_session, user)

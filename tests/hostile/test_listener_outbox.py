@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import pytest
 import redis
 
-from worker.broadcast.incoming import Reply
 from worker.messaging.errors import Forbidden
 from worker.messaging.transport import OutgoingMessage
 from worker.ratelimit import TokenBuckets, quota_spec
@@ -32,9 +31,12 @@ class RecordingSender:
             raise Forbidden("the user blocked the bot", code=403)
 
 
-def _replies(n: int) -> list[Reply]:
+def _replies(n: int) -> list[OutgoingMessage]:
     users = [str(uuid.uuid4()) for _ in range(n)]
-    return [Reply(u, str(uuid.uuid4()), str(uuid.uuid4()), "bye") for u in users]
+    return [
+        OutgoingMessage(str(uuid.uuid4()), u, str(uuid.uuid4()), "PLAIN_TEXT", "Ynll")
+        for u in users
+    ]
 
 
 def _outbox(client: redis.Redis, sender: RecordingSender, quota: int) -> ReplyOutbox:
@@ -80,7 +82,7 @@ def test_replies_left_by_a_dead_listener_are_sent_by_the_next(redis_client: redi
 
 def test_a_user_who_blocked_the_bot_does_not_hold_up_the_others(redis_client: redis.Redis) -> None:
     replies = _replies(10)
-    sender = RecordingSender(refuse={replies[3].user_id})
+    sender = RecordingSender(refuse={replies[3].recipient_id})
     outbox = _outbox(redis_client, sender, quota=100_000)
     outbox.put(replies)
     started = time.monotonic()

@@ -22,7 +22,8 @@ T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 def _listener(database: Database, client: redis.Redis, asked: list[int]) -> Listener:
     parts = ListenerParts(
-        bot_id=BOT,
+        bot=1,
+        bot_user_id=BOT,
         keystore=spec_keystore(),
         quota=quota_spec(BOT, 100_000),
         blaze_url="ws://127.0.0.1:9/",
@@ -43,7 +44,7 @@ def test_receipts_are_journaled_and_a_recording_is_asked_for(
     for i in range(3):
         listener._on_push(Receipt(f"9054acea-1a62-4716-9fa3-1a8c70a2165{i}", "READ", T0))
     assert listener.store_receipts()
-    stream = receipt_journal.stream_key(BOT)
+    stream = receipt_journal.stream_key("1")
     [(_, fields)] = redis_client.xrange(stream)
     assert receipt_journal.decode(fields[b"r"]) == [
         (f"9054acea-1a62-4716-9fa3-1a8c70a2165{i}", "READ", T0) for i in range(3)

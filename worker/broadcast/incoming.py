@@ -1,15 +1,16 @@
 """Messages users send the bot: first contact subscribes them, /stop and /start toggle it.
 
-Only the user's 1:1 conversation with the bot counts: its id is always derived
-(UniqueConversationId(bot, user)), never taken from the message, so that a user who first speaks
-in a group never has the group stored as theirs. A message from any other conversation (a group)
-is ignored, except /stop, which the user may say anywhere; ``SYSTEM_*`` messages (joins, leaves,
-calls) are never a user speaking. Malformed ids are ignored, never an error: every message of the
-buffer is acknowledged by the listener, so a bad one is not pushed again for ever.
+Only the user's 1:1 conversation with the bot subscribes (the provider marks such messages
+``direct``): a user who first speaks in a group is not taken on, nor welcomed there. /stop counts
+wherever it is said; replies always go to the 1:1 conversation (the provider addresses them).
+``SYSTEM_*`` messages (joins, leaves, calls) are never a user speaking. Malformed ids are ignored,
+never an error: every message of the buffer is acknowledged by the listener, so a bad one is not
+pushed again for ever, and it never rolls back the rest of the buffer.
 
 All of a buffer is applied with a few set-based statements. Handling is idempotent (the provider
 re-pushes a message until it is acknowledged): re-applying a buffer changes nothing, and replies
-carry message ids derived from the incoming message, so a repeated reply is shown once.
+name the message they answer, from which the provider derives their ids, so a repeated reply is
+shown once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import Recipient, RecipientStatus
-from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
 from worker.messaging.transport import IncomingMessage
 
 STOP, START = "/stop", "/start"
@@ -34,9 +34,11 @@ STARTED = "Welcome back: you will receive our announcements again. Send /stop to
 
 @dataclass(frozen=True)
 class Reply:
+    """What to answer ``user_id``; the provider derives the reply's ids from ``in_reply_to``
+    (the incoming message id), so a repeated reply is shown once."""
+
     user_id: str
-    conversation_id: str
-    message_id: str
+    in_reply_to: str
     text: str
 
 
@@ -48,16 +50,18 @@ def command_of(message: IncomingMessage) -> str | None:
 
 
 def handle_messages(
-    session: Session, bot_id: str, messages: Sequence[IncomingMessage]
+    session: Session, bot: int, bot_id: str, messages: Sequence[IncomingMessage]
 ) -> list[Reply]:
-    """Apply a buffer of user messages; return the replies to send."""
+    """Apply a buffer of user messages to bot ``bot`` (whose Mixin user id is ``bot_id``);
+    return the replies to send."""
     users = [m for m in messages if _counts(m, bot_id)]
     if not users:
         return []
     known = set(
         session.execute(
             select(Recipient.user_id).where(
-                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users})
+                Recipient.bot_id == bot,
+                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users}),
             )
         ).scalars()
     )
@@ -65,11 +69,10 @@ def handle_messages(
     last_command: dict[str, tuple[IncomingMessage, str]] = {}
     first_contact: dict[str, IncomingMessage] = {}
     for message in sorted(users, key=lambda m: m.created_at):
-        direct = _is_direct(message, bot_id)
         command = command_of(message)
-        if command is not None and (direct or command == STOP):
+        if command is not None and (message.direct or command == STOP):
             last_command[message.user_id] = (message, command)
-        if direct and uuid.UUID(message.user_id) not in known:
+        if message.direct and uuid.UUID(message.user_id) not in known:
             first_contact.setdefault(message.user_id, message)
 
     if first_contact:
@@ -78,72 +81,58 @@ def handle_messages(
             .values(
                 [
                     {
+                        "bot_id": bot,
                         "user_id": uuid.UUID(user),
-                        "conversation_id": uuid.UUID(unique_conversation_id(bot_id, user)),
                         "status": RecipientStatus.ACTIVE,
                     }
                     for user, m in first_contact.items()
                 ]
             )
-            .on_conflict_do_nothing(index_elements=["user_id"])
+            .on_conflict_do_nothing(index_elements=["bot_id", "user_id"])
         )
     _set_status(
         session,
+        bot,
         [u for u, (_, c) in last_command.items() if c == STOP],
         RecipientStatus.UNSUBSCRIBED,
         "sent /stop",
     )
     _set_status(
         session,
+        bot,
         [u for u, (_, c) in last_command.items() if c == START],
         RecipientStatus.ACTIVE,
         None,
     )
 
     replies = [
-        _reply(bot_id, m, WELCOME) for u, m in first_contact.items() if u not in last_command
+        Reply(m.user_id, m.message_id, WELCOME)
+        for u, m in first_contact.items()
+        if u not in last_command
     ]
     replies += [
-        _reply(bot_id, m, STOPPED if c == STOP else STARTED) for m, c in last_command.values()
+        Reply(m.user_id, m.message_id, STOPPED if c == STOP else STARTED)
+        for m, c in last_command.values()
     ]
     return replies
 
 
 def _set_status(
-    session: Session, user_ids: list[str], status: RecipientStatus, reason: str | None
+    session: Session, bot: int, user_ids: list[str], status: RecipientStatus, reason: str | None
 ) -> None:
     if user_ids:
         session.execute(
             update(Recipient)
-            .where(Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
+            .where(Recipient.bot_id == bot, Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
             .values(status=status, status_reason=reason)
         )
 
 
-def _reply(bot_id: str, message: IncomingMessage, text: str) -> Reply:
-    return Reply(
-        user_id=message.user_id,
-        # Always the 1:1 conversation: a reply to a /stop said in a group goes to the user alone.
-        conversation_id=unique_conversation_id(bot_id, message.user_id),
-        message_id=unique_object_id(message.message_id, "blazecast-reply"),
-        text=text,
-    )
-
-
 def _counts(message: IncomingMessage, bot_id: str) -> bool:
-    """A message from a user (not the bot itself, not the system) with well-formed ids."""
+    """A message from a user (not the bot itself, not the system) with a well-formed user id."""
     if message.category.startswith("SYSTEM_"):
         return False
-    return _is_uuid(message.user_id) and message.user_id.lower() != bot_id.lower()
-
-
-def _is_direct(message: IncomingMessage, bot_id: str) -> bool:
-    """Said in the user's 1:1 conversation with the bot."""
-    return message.conversation_id.lower() == unique_conversation_id(bot_id, message.user_id)
-
-
-def _is_uuid(value: str) -> bool:
     try:
-        return len(value) == 36 and bool(uuid.UUID(value))
+        return len(message.user_id) == 36 and uuid.UUID(message.user_id) != uuid.UUID(bot_id)
     except ValueError:
         return False

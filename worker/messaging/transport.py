@@ -62,6 +62,9 @@ class IncomingMessage:
     category: str
     data: bytes
     created_at: datetime
+    #: Said in the user's 1:1 conversation with the bot (not a group): only such messages may
+    #: subscribe the user. The provider decides; ``conversation_id`` is never trusted for it.
+    direct: bool = True
 
 
 @runtime_checkable

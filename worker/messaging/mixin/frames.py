@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.messaging.errors import MessagingError, classify
+from worker.messaging.mixin.ids import unique_conversation_id
 from worker.messaging.mixin.payloads import decode_data
 from worker.messaging.transport import IncomingMessage, Receipt
 
@@ -159,7 +160,7 @@ def push_from_frame(frame: ServerFrame, own_user_id: str) -> Receipt | IncomingM
         )
     if frame.action != "CREATE_MESSAGE" or is_own_status_view(data, own_user_id):
         return None
-    return _incoming(data)
+    return _incoming(data, own_user_id)
 
 
 def is_uuid(value: Any) -> bool:
@@ -173,7 +174,7 @@ def is_uuid(value: Any) -> bool:
     return True
 
 
-def _incoming(data: Mapping[str, Any]) -> IncomingMessage | None:
+def _incoming(data: Mapping[str, Any], own_user_id: str) -> IncomingMessage | None:
     # Only a message with a valid id can be acknowledged: without one, nothing can be done.
     # Other fields are strings here and judged by the handler (a bad user or conversation id is
     # acknowledged and ignored, so that it is not pushed again for ever).
@@ -193,7 +194,15 @@ def _incoming(data: Mapping[str, Any]) -> IncomingMessage | None:
         category=str(fields["category"]),
         data=payload,
         created_at=parse_time(data.get("created_at")),
+        direct=_is_direct(str(fields["conversation_id"]), str(fields["user_id"]), own_user_id),
     )
+
+
+def _is_direct(conversation_id: str, user_id: str, own_user_id: str) -> bool:
+    """Whether the conversation is the 1:1 one of the bot and the user (UniqueConversationId)."""
+    if not is_uuid(user_id):
+        return False
+    return conversation_id.lower() == unique_conversation_id(own_user_id, user_id)
 
 
 def parse_time(value: Any) -> datetime:
