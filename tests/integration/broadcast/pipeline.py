@@ -29,6 +29,7 @@ def pace(high_water: int) -> Pace:
     return Pace(high_water=high_water, default_quota=100_000_000)
 
 
+
 @dataclass
 class TestBot:
     """One bot's sending parts, as ``worker.runtime.BotRuntime`` gives them, around a transport."""
