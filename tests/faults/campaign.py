@@ -58,9 +58,9 @@ class Scenario:
     # it): the provider then sees a message id again, and shows it once. Otherwise a re-send is
     # a bug.
     may_resend: bool = False
-    # Receipts a SIGKILLed listener had buffered (it flushes every 0.25 s) are gone for good: the
-    # provider never pushes a receipt twice (mixin-protocol.md §3.5). At most this many may be
-    # missing; how many were is reported either way.
+    # Receipts inside a SIGKILLed listener (read from the socket, not yet in Redis) are gone for
+    # good: the provider never pushes a receipt twice (mixin-protocol.md §3.5). At most this many
+    # may be missing; how many were is reported either way.
     receipts_lost_at_most: int = 0
     # How long after the broadcast completed the receipts may take to be all applied.
     settle_seconds: float = 20.0

@@ -49,9 +49,11 @@ SCENARIOS = [
         "listener SIGKILLed at 30 %, back 3 s later (the simulator queues receipts meanwhile)",
         injectors.kill_listener,
         queue_receipts=True,
-        # Its buffer: up to 0.5 s of receipts at the quota (flushed every 0.25 s; allow a late flush),
-        # two per message (DELIVERED and READ).
-        receipts_lost_at_most=2 * 1_667,
+        # Receipts are journaled as soon as they are read: what dies with the listener is what was
+        # inside the process (the 64 KiB read-ahead holds ~234 receipt frames of 276 bytes, the
+        # kernel's socket buffer and the push queue as much again at most while it keeps up).
+        # Measured: 24 (2026-12-02, 0 DELIVERED + 24 READ); at 0245b3f, 229.
+        receipts_lost_at_most=500,
     ),
     Scenario(
         "errors_and_drops",

@@ -45,8 +45,10 @@ ENTRY_RECEIPTS = 1_000
 #: appends whatever arrived during its last round trip, often a few receipts per entry, and one
 #: set-based UPDATE per few thousand receipts is what keeps Postgres fast.
 BUFFER_RECEIPTS = 5_000
-#: Entries per read (XREADGROUP / XAUTOCLAIM COUNT).
-READ_ENTRIES = 50
+#: Entries per XAUTOCLAIM, and per first XREADGROUP of a buffer (later reads size themselves on
+#: the entries seen, so that a transaction holds about BUFFER_RECEIPTS receipts).
+READ_ENTRIES = 5
+MAX_READ_ENTRIES = 500
 #: A pending entry idle this long belongs to a recorder presumed dead: another one claims it.
 CLAIM_IDLE_MS = 10_000
 #: Entries kept for inspection in the rejected stream.
@@ -163,14 +165,16 @@ def record(
 def _read(client: redis.Redis, stream: str, consumer: str) -> Entries:
     """New entries, read until they hold ``BUFFER_RECEIPTS`` receipts or the stream is drained."""
     entries: Entries = []
-    receipts_read = 0
+    receipts_read, count = 0, READ_ENTRIES
     while receipts_read < BUFFER_RECEIPTS:
-        reply: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=READ_ENTRIES)
+        reply: Any = client.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
         got = cast(Entries, reply[0][1]) if reply else []
         if not got:
             break
         entries += got
         receipts_read += sum(fields.get(b"r", b"").count(b"\n") + 1 for _, fields in got)
+        per_entry = receipts_read / len(entries)
+        count = max(1, min(MAX_READ_ENTRIES, round((BUFFER_RECEIPTS - receipts_read) / per_entry)))
     return entries
 
 
