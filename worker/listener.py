@@ -47,6 +47,10 @@ from worker.runtime import BotRuntime, Runtime
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
+#: How long a burst of receipts may gather before it is appended to the journal.
+COALESCE_SECONDS = 0.005
+#: Least time between two asks for a recording (beat asks every second anyway).
+ASK_SECONDS = 0.05
 #: Receipts held in memory while neither Redis nor Postgres takes them; beyond, reading stops
 #: (the socket's push buffer fills and the connection is dropped rather than grow for ever).
 MAX_BUFFERED_RECEIPTS = 200_000
@@ -107,6 +111,7 @@ class Listener:
         self.outbox = ReplyOutbox(
             parts.redis, str(parts.bot), self.client, parts.buckets, parts.quota
         )
+        self._asked_at = -ASK_SECONDS
         self.receipts_seen = 0
         self.receipts_stored = 0
         self.messages_acknowledged = 0
@@ -155,6 +160,10 @@ class Listener:
             with self._receipts_ready:
                 if not self._receipts:
                     self._receipts_ready.wait(self.flush_seconds)
+                    continue
+            # Let the burst gather for a few milliseconds: one append per receipt or two costs
+            # the listener and Redis several times the CPU, for a window barely longer.
+            self.stop.wait(COALESCE_SECONDS)
             if not self.store_receipts():
                 self.stop.wait(RETRY_SECONDS)
 
@@ -182,6 +191,11 @@ class Listener:
         return True
 
     def _ask_recording(self) -> None:
+        # At most every ASK_SECONDS: one queued recording drains whatever is appended meanwhile.
+        now = time.monotonic()
+        if now - self._asked_at < ASK_SECONDS:
+            return
+        self._asked_at = now
         try:
             self.parts.ask_recording()
         except Exception as exc:  # beat's safety net records the journal anyway
