@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.harness.results import RESULTS, history
+from bench.harness.results import BENCH, RESULTS, history
 
-README = RESULTS.parents[1] / "README.md"
+README = BENCH.parent / "README.md"
 START, END = "<!-- section:performance -->", "<!-- /section:performance -->"
 
 
