@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from bench.harness.results import BENCH, RESULTS, history
+from bench.report_bots import bots_section
 
 README = BENCH.parent / "README.md"
 START, END = "<!-- section:performance -->", "<!-- /section:performance -->"
@@ -355,6 +356,7 @@ def render() -> str:
         ("receipts", receipts_section),
         ("latency", latency_section),
         ("components", components_section),
+        ("bots", lambda r: bots_section(r, load_note(r))),
         ("faults", faults_section),
     ):
         result = load(name)
