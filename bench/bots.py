@@ -213,16 +213,7 @@ def accepted_by_announcement(
     stack: BenchStack, announcements: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[int]]:
     """The simulator's accept stamps (Unix ns) of each announcement's messages."""
-    with stack.database.session() as session:
-        owner: dict[str, str] = dict(
-            session.execute(
-                text(
-                    "SELECT message_id::text, announcement_id::text FROM deliveries "
-                    "WHERE announcement_id = ANY(CAST(:ids AS uuid[]))"
-                ),
-                {"ids": [str(a) for a in announcements]},
-            ).all()
-        )
+    owner = {m: a for m, (a, _) in deliveries_of(stack, announcements).items()}
     found: dict[str, list[int]] = {str(a): [] for a in announcements}
     for bot in stack.bots:
         for message_id, at in stack.sim.accepted(bot.account_id):
@@ -230,6 +221,19 @@ def accepted_by_announcement(
             if announcement is not None:
                 found[announcement].append(at)
     return {uuid.UUID(a): stamps for a, stamps in found.items()}
+
+
+def deliveries_of(stack: BenchStack, announcements: list[uuid.UUID]) -> dict[str, tuple[str, int]]:
+    """``{message_id: (announcement id, batch id)}`` of the announcements' deliveries."""
+    with stack.database.session() as session:
+        rows = session.execute(
+            text(
+                "SELECT message_id::text, announcement_id::text, batch_id FROM deliveries "
+                "WHERE announcement_id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": [str(a) for a in announcements]},
+        ).all()
+    return {message: (announcement, batch) for message, announcement, batch in rows}
 
 
 def stop_checks(
@@ -275,16 +279,7 @@ def stop_once(
     requested_ns = time.time_ns()
     stop(announcement_id)
     time.sleep(3.0)  # past any countdown a throttled batch was published with (2 s at most)
-    with stack.database.session() as session:
-        batch_of: dict[str, int] = dict(
-            session.execute(
-                text(
-                    "SELECT message_id::text, batch_id FROM deliveries "
-                    "WHERE announcement_id = CAST(:a AS uuid)"
-                ),
-                {"a": str(announcement_id)},
-            ).all()
-        )
+    batch_of = {m: b for m, (_, b) in deliveries_of(stack, [announcement_id]).items()}
     after = [
         batch_of[m]
         for m, at in stack.sim.accepted(bot.account_id)
