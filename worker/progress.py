@@ -46,6 +46,7 @@ class AnnouncementInfo:
     """A snapshot of one announcement: what it is, where it stands, and its counters."""
 
     id: uuid.UUID
+    bot: str
     title: str
     category: str
     status: AnnouncementStatus
@@ -92,6 +93,7 @@ class AnnouncementInfo:
 def info_of(announcement: Announcement) -> AnnouncementInfo:
     return AnnouncementInfo(
         id=announcement.id,
+        bot=announcement.bot.name,
         title=announcement.title,
         category=announcement.category,
         status=announcement.status,

@@ -99,6 +99,7 @@ def status_text(info: AnnouncementInfo) -> Text:
 def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("id", no_wrap=True)
+    table.add_column("bot", no_wrap=True)
     table.add_column("title", max_width=40, overflow="ellipsis", no_wrap=True)
     table.add_column("category")
     table.add_column("status")
@@ -108,6 +109,7 @@ def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
     for info in infos:
         table.add_row(
             str(info.id),
+            info.bot,
             info.title,
             info.category,
             status_text(info),
@@ -130,6 +132,7 @@ def announcement_details(info: AnnouncementInfo) -> Table:
         status.append(f"  ({info.status_reason})", style="italic")
     rows: list[tuple[str, str | Text]] = [
         ("id", str(info.id)),
+        ("bot", info.bot),
         ("title", info.title),
         ("category", info.category),
         ("status", status),
@@ -199,6 +202,7 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
         )
     line = Text.assemble(
         (f"{info.title[:50]}  ", "bold"),
+        (f"({info.bot})  ", "dim"),
         status_text(info),
         f"   rate {count(rate)} msg/s" if rate is not None else "   rate -",
         f"   ETA {duration(eta)}" if eta is not None else "",
