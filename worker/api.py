@@ -165,6 +165,7 @@ class Blazecast:
         announcement (``created=False``) and sends nothing more."""
         if not key or not key.strip():
             raise InvalidAnnouncement("key: give an idempotency key, e.g. 'newsletter-2026-05'")
+        service.check_lengths(key=key, title=title)
         body = _content(text, content)
         arguments = dict(
             category=category,

@@ -153,7 +153,9 @@ def draw_curves(curves: Curves, title: str, path: Path) -> None:
     axes.set_xlabel("seconds since the first message was sent")
     axes.set_ylabel("messages")
     started = f" (from {curves.start:%Y-%m-%d %H:%M:%S %Z})" if curves.start else " (nothing sent)"
-    axes.set_title(f"{title[:60]}{started}")
+    # The title is the operator's text: "$" must not switch on math text (a title holding
+    # "$x^$" made savefig raise).
+    axes.set_title(f"{title[:60]}{started}", parse_math=False)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()

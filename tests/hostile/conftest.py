@@ -50,3 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+# ``blazecast`` run in-process against the test engines, as in tests/cli.
+from tests.cli.conftest import cli  # noqa: E402, F401
