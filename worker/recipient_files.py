@@ -225,7 +225,11 @@ def _csv_cells(reader: Any, path: Path) -> Iterator[list[str]]:
 
 
 def open_recipient_file(path: Path) -> RecipientFile:
-    """A recipient file ready to read; raises FileNotFoundError if it does not exist."""
+    """A recipient file ready to read; raises FileNotFoundError if it does not exist and
+    ``CredentialFile`` if it is a keystore (its rows would be echoed as errors)."""
+    with open(path, "rb") as handle:
+        head = handle.read(MAX_LINE_BYTES)
+    refuse_credentials(path, head.decode("utf-8", errors="replace"), "users")
     return RecipientFile(path, path.stat().st_size)
 
 

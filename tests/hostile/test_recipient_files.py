@@ -203,3 +203,15 @@ def test_any_bytes_are_rows_or_one_line(
         read_user_id_list(path)
     except (ImportAborted, CredentialFile) as error:
         assert "\n" not in str(error)
+
+
+def test_the_cli_refuses_a_keystore_as_users_in_one_line(
+    cli: Cli, clean_db: Database, tmp_path: Path
+) -> None:
+    from simulator.identity import BotIdentity
+
+    path = BotIdentity.derive(5, 0).write_keystore(tmp_path / "keystore.json")
+    secret = json.loads(path.read_text())["session_private_key"]
+    for args in (("users", "import", str(path)), ("users", "unsubscribe", "--file", str(path))):
+        line = cli.fails(*args)
+        assert "holds credentials" in line and secret[:16] not in line

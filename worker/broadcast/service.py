@@ -164,7 +164,7 @@ def _store_members(session: Session, announcement_id: uuid.UUID, user_ids: Seque
             wanted.append(uuid.UUID(str(raw).strip()))
         except ValueError:
             raise InvalidAnnouncement(
-                f"audience.user_ids[{index}]: {raw!r} is not a UUID"
+                f"audience.user_ids[{index}]: {shown(raw)} is not a UUID"
             ) from None
     known = dict(
         session.execute(
@@ -173,9 +173,9 @@ def _store_members(session: Session, announcement_id: uuid.UUID, user_ids: Seque
     )
     unknown = [str(u) for u in wanted if u not in known]
     if unknown:
-        shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        listed = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise InvalidAnnouncement(
-            f"audience.user_ids: {len(unknown)} not imported as recipients: {shown}"
+            f"audience.user_ids: {len(unknown)} not imported as recipients: {listed}"
         )
     rows = [{"announcement_id": announcement_id, "recipient_id": known[u]} for u in set(wanted)]
     session.execute(insert(AudienceMember), rows)

@@ -14,6 +14,7 @@ from worker.messaging.mixin.payloads import PayloadError
 from worker.progress import AmbiguousId
 from worker.recipient_files import ImportAborted
 from worker.recipients import InvalidUserId, UnknownRecipients
+from worker.secret_files import CredentialFile
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -30,6 +31,7 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     ImportAborted,
     InvalidUserId,
     UnknownRecipients,
+    CredentialFile,
 )
 
 

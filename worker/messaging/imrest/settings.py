@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from worker.config import redact_url
+
 Endpoint = Literal["send", "notify"]
 AfterHorizon = Literal["mark_unknown", "resend"]
 
@@ -53,7 +55,7 @@ class ImRestSettings:
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
-            raise ValueError(f"base_url must be an http(s) URL, not {self.base_url!r}")
+            raise ValueError(f"base_url must be an http(s) URL, not {redact_url(self.base_url)!r}")
         if not self.app_id:
             raise ValueError("app_id must not be empty")
         if not self.access_token:
