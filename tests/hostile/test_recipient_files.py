@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from models import Recipient
 from tests.cli.conftest import Cli
-from tests.factories import add_recipients
+from tests.factories import add_recipients, default_bot_id
 from worker import recipients
 from worker.db import Database
 from worker.recipient_files import (
@@ -158,7 +158,9 @@ def _import_or_abort(
 ) -> None:
     savepoint = session.begin_nested()
     try:
-        report = recipients.import_recipients(session, open_recipient_file(path).rows())
+        report = recipients.import_recipients(
+            session, open_recipient_file(path).rows(), bot_id=default_bot_id(session)
+        )
     except ImportAborted as error:
         savepoint.rollback()
         assert "\n" not in str(error)

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from worker.config import redact_url
-
 Endpoint = Literal["send", "notify"]
 AfterHorizon = Literal["mark_unknown", "resend"]
 
@@ -55,7 +53,8 @@ class ImRestSettings:
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
-            raise ValueError(f"base_url must be an http(s) URL, not {redact_url(self.base_url)!r}")
+            # Not quoted: a URL may carry a password.
+            raise ValueError("base_url must be an http(s) URL")
         if not self.app_id:
             raise ValueError("app_id must not be empty")
         if not self.access_token:
