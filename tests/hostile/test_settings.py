@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.cli.conftest import Cli
 from worker.api import redact as redact_url
 from worker.config import ConfigError, load_settings
 
@@ -68,16 +66,9 @@ def test_redact_url_never_raises_and_never_grows_a_password(url: str) -> None:
     assert "S3CR3T" not in shown
 
 
-def test_the_cli_prints_the_masked_line_not_a_traceback() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "announce", "list"],
-        env={"BLAZECAST_DATABASE_URL": "postgresql://u:S3CR3T@db:port/x", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+def test_the_cli_prints_the_masked_line_not_a_traceback(cli: Cli) -> None:
+    cli.env["BLAZECAST_DATABASE_URL"] = "postgresql://u:S3CR3T@db:port/x"
+    assert cli.fails("announce", "list") == (
         "error: BLAZECAST_DATABASE_URL: is not a valid URL (check the host and the port)"
         " (got postgresql://u:***@db:port/x)"
-    ]
+    )
