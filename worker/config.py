@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=5.0, gt=0)
 
     # Pacing and batching.
-    quota_per_minute: int = Field(default=100_000, gt=0)
+    # A bucket needs a limit of 2 to pace at all (worker.ratelimit.specs.spec_for_limit).
+    quota_per_minute: int = Field(default=100_000, ge=2)
     quota_delta_seconds: float = Field(default=0.5, ge=0)
     # The quota's window. Mixin's is a minute; tests shrink it to make the quota bind quickly.
     quota_window_seconds: float = Field(default=60.0, gt=0)

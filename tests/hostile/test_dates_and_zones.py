@@ -104,9 +104,7 @@ def test_resolve_time_is_an_instant_or_one_line(at: object, zone: str) -> None:
 
 
 @given(prefix=st.text(max_size=60))
-def test_any_id_prefix_finds_one_announcement_or_says_why(
-    db_session: Session, prefix: str
-) -> None:
+def test_any_id_prefix_finds_one_announcement_or_says_why(db_session: Session, prefix: str) -> None:
     try:
         found = resolve_id(db_session, prefix)
     except (AnnouncementNotFound, AmbiguousId) as error:

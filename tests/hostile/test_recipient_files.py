@@ -43,7 +43,9 @@ def test_an_over_long_line_is_one_rejected_row(tmp_path: Path) -> None:
     path.write_text(f"user_id,tags\n{good[0]},vip\n{uuid.uuid4()},{'x' * 200_000}\n{good[1]},\n")
     rows = _rows(path)
     assert [str(r.user_id) for r in rows if isinstance(r, RecipientRow)] == good
-    assert [str(r) for r in rows if isinstance(r, RowError)] == ["line 3: longer than 64 KB; not read"]
+    assert [str(r) for r in rows if isinstance(r, RowError)] == [
+        "line 3: longer than 64 KB; not read"
+    ]
 
 
 def test_a_quoted_field_over_the_csv_limit_is_one_line(tmp_path: Path) -> None:
@@ -153,9 +155,7 @@ def stored(db_session: Session) -> dict[str, tuple[str, ...]]:
     return {user_id: ("before",) for user_id in ids}
 
 
-def _import_or_abort(
-    session: Session, path: Path, stored: dict[str, tuple[str, ...]]
-) -> None:
+def _import_or_abort(session: Session, path: Path, stored: dict[str, tuple[str, ...]]) -> None:
     savepoint = session.begin_nested()
     try:
         report = recipients.import_recipients(

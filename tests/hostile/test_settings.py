@@ -72,3 +72,10 @@ def test_the_cli_prints_the_masked_line_not_a_traceback(cli: Cli) -> None:
         "error: BLAZECAST_DATABASE_URL: is not a valid URL (check the host and the port)"
         " (got postgresql://u:***@db:port/x)"
     )
+
+
+@pytest.mark.parametrize("quota", ["1", "0", "-5", "1e9", "lots"])
+def test_a_quota_that_cannot_pace_is_one_line(monkeypatch: pytest.MonkeyPatch, quota: str) -> None:
+    # A quota of 1 passed the settings and then made every bucket raise ValueError.
+    message = _error(monkeypatch, "BLAZECAST_QUOTA_PER_MINUTE", quota)
+    assert "Input should be" in message
