@@ -105,14 +105,14 @@ def test_files_inside_the_folder_still_work(cli: Cli, clean_db: Database, tmp_pa
     assert "Big news" in cli.ok("announce", "create", "--file", str(spec), "--dry-run")
 
 
-# "Billion laughs": nine levels of nine aliases each, 387 million strings once expanded.
+# "Billion laughs" inside a payload: nine levels of nine aliases, 387 million strings once
+# json.dumps expands them (on 0245b3f the process grew until killed).
 ALIAS_BOMB = "\n".join(
-    ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    ["category: APP_CARD", "data:", "  a: &a [x, x, x, x, x, x, x, x, x]"]
     + [
-        f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]"
+        f"  {name}: &{name} [{', '.join([f'*{previous}'] * 9)}]"
         for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
     ]
-    + ["text: *i"]
 )
 
 
