@@ -13,7 +13,7 @@ A field that is absent leaves what is stored unchanged; an empty ``tags`` clears
 
 Bounds, each with a clear error: a line of more than 64 KB is rejected as a row (no real row is
 longer than a UUID, a few tags and a zone name), as is a row of more than 50 fields; deeply
-nested JSON is an invalid row; a list of user ids is at most 64 MiB (about 1.7 million ids).
+nested JSON is an invalid row. Plain lists of user ids are read by :mod:`worker.user_id_lists`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from worker.timezones import load_zone, shown
 MAX_TAG_CHARS = 64  # recipients.tags is varchar(64)[]
 MAX_LINE_BYTES = 64 * 1024
 MAX_FIELDS = 50
-MAX_ID_LIST_BYTES = 64 << 20
 # Ignored column names are reported; a hostile file could name millions, each of 64 KB.
 MAX_IGNORED_SHOWN = 20
 MAX_COLUMN_NAME_SHOWN = 40
@@ -118,7 +117,7 @@ class RecipientFile:
     # --- formats --------------------------------------------------------------------------
 
     def _decoded(self, handle: IO[bytes]) -> Iterator[str]:
-        for number, raw in enumerate(_bounded_lines(handle), start=1):
+        for number, raw in enumerate(bounded_lines(handle), start=1):
             if raw is None:
                 # Replaced by a blank line (skipped by both formats) and reported as a row.
                 self._overlong.append(number)
@@ -204,7 +203,7 @@ class RecipientFile:
         return _POSITIONAL[: max(len(first), 1)], False
 
 
-def _bounded_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
+def bounded_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
     """The lines of ``handle``, each read with a bound: a longer one becomes None."""
     while raw := handle.readline(MAX_LINE_BYTES + 1):
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
@@ -306,38 +305,6 @@ def _time_zone(value: Any) -> str | None:
             f"time_zone: unknown time zone {shown(name)} (use names like Europe/Paris)"
         )
     return name
-
-
-def read_user_id_list(path: Path) -> list[uuid.UUID]:
-    """User ids from a plain list, one per line (or the first column of a CSV); blank lines,
-    ``#`` comments and a ``user_id`` header are skipped. ``ImportAborted`` names a bad line;
-    ``CredentialFile`` refuses a keystore."""
-    if path.stat().st_size > MAX_ID_LIST_BYTES:
-        raise ImportAborted(
-            f"{path}: larger than {MAX_ID_LIST_BYTES >> 20} MiB; import the users and use tags"
-        )
-    ids = []
-    with open(path, "rb") as handle:
-        head = handle.read(MAX_LINE_BYTES)
-        refuse_credentials(path, head.decode("utf-8", errors="replace"), "audience")
-        handle.seek(0)
-        for number, raw in enumerate(_bounded_lines(handle), start=1):
-            if raw is None:
-                raise ImportAborted(f"{path}: line {number} is longer than {MAX_LINE_BYTES} bytes")
-            try:
-                line = raw.decode("utf-8").removeprefix("\ufeff")
-            except UnicodeDecodeError:
-                raise ImportAborted(f"{path}: line {number} is not UTF-8 text") from None
-            value = line.split(",")[0].strip()
-            if not value or value.startswith("#") or value.lower() == "user_id":
-                continue
-            try:
-                ids.append(parse_user_id(value))
-            except RowProblem as problem:
-                raise ImportAborted(f"{path}: line {number}: {problem}") from None
-    if not ids:
-        raise ImportAborted(f"{path}: holds no user ids")
-    return ids
 
 
 def valid_time_zone(name: str) -> bool:

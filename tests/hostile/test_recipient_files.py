@@ -28,9 +28,9 @@ from worker.recipient_files import (
     RecipientRow,
     RowError,
     open_recipient_file,
-    read_user_id_list,
 )
 from worker.secret_files import CredentialFile
+from worker.user_id_lists import read_user_id_list
 
 
 def _rows(path: Path) -> list[RecipientRow | RowError]:

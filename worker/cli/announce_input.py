@@ -36,10 +36,10 @@ from worker.recipient_files import (
     ImportAborted,
     RowProblem,
     parse_user_id,
-    read_user_id_list,
 )
 from worker.secret_files import CredentialFile, refuse_credentials
 from worker.timezones import shown
+from worker.user_id_lists import read_user_id_list
 
 # An announcement file, a post or a payload: a message is at most 64 KB (spec), so 1 MiB is
 # already far more than any real one and small enough to read whole.
