@@ -2,7 +2,8 @@
 
 Only presentation lives here; the numbers come from ``worker.progress`` and friends. Output that
 is not a terminal (a pipe, a test) gets a wide console without colours, so that ids are never
-cut; ``--json`` output bypasses Rich altogether.
+cut; ``--json`` output bypasses Rich altogether. Consoles do not parse markup: everything printed
+may hold user data.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def console(*, stderr: bool = False) -> Console:
     interactive = stream.isatty()
     return Console(
         file=stream,
+        # Titles, tags, reasons and file names are the users' and operators' text: "[/]" in a
+        # title must print as it is, not be parsed as Rich markup (which raised MarkupError).
+        # Style with ``style=`` or ``Text``, never with markup in the string.
+        markup=False,
         highlight=False,
         width=None if interactive else 160,
         no_color=not interactive,
@@ -246,7 +251,7 @@ def message_preview(category: str, content: Any) -> RenderableType:
     else:
         value = json.loads(content) if isinstance(content, str) else content
         body = _structured_preview(category, value)
-    return Panel(body, title=category, title_align="left", expand=False, width=72)
+    return Panel(body, title=Text(category), title_align="left", expand=False, width=72)
 
 
 def _structured_preview(category: str, value: Any) -> RenderableType:

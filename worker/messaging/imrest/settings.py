@@ -53,7 +53,8 @@ class ImRestSettings:
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
-            raise ValueError(f"base_url must be an http(s) URL, not {self.base_url!r}")
+            # Not quoted: a URL may carry a password.
+            raise ValueError("base_url must be an http(s) URL")
         if not self.app_id:
             raise ValueError("app_id must not be empty")
         if not self.access_token:
