@@ -1,6 +1,7 @@
 """The IM REST client end to end against the simulator on loopback: a faulted broadcast that
 every user sees once, exact status counts for a small audience, and a sampled estimate whose
-95 % interval covers the true read rate of a 50,000-user audience (fixed seed)."""
+95 % interval covers the true read rate of a 50,000-user audience (fixed seed); and the sample
+chosen in Postgres is the one chosen in Python."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
 from bench.imrest_sampling import poll_on_schedule, run_once, send_all
 from simulator.imrest import ImRestSimulator, RecipientBehaviour
 from worker.messaging.imrest import ImRestTransport, PollSchedule, recipients_to_poll
+from worker.messaging.imrest.sampling import choose_sample, sample_key, sample_prefix
 
 from .conftest import ANNOUNCEMENT, now_ms
 
@@ -69,3 +74,27 @@ def test_a_sampled_estimate_covers_the_true_read_rate_of_50000_users() -> None:
     assert result.delivered_low < result.true_delivered < result.delivered_high
     assert result.read_high - result.read_low < 0.07
     assert time.monotonic() - started < 120
+
+
+def test_postgres_chooses_the_same_sample_with_the_documented_sql(db_session: Session) -> None:
+    # The pipeline may pick a million-row audience's sample in SQL; it must be the same sample.
+    seed = ANNOUNCEMENT
+    ids = list(range(1099511627002, 1099511627002 + 3000))
+    keys = db_session.execute(
+        text(
+            "SELECT id, ('x' || substr(encode(sha256(convert_to(:prefix || id::text, 'UTF8')),"
+            " 'hex'), 1, 16))::bit(64)::bigint & 9223372036854775807"
+            " FROM unnest(CAST(:ids AS bigint[])) AS id"
+        ),
+        {"prefix": sample_prefix(seed), "ids": ids},
+    ).all()
+    assert {row[0]: row[1] for row in keys} == {i: sample_key(seed, i) for i in ids}
+    in_sql = db_session.execute(
+        text(
+            "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS id ORDER BY"
+            " ('x' || substr(encode(sha256(convert_to(:prefix || id::text, 'UTF8')), 'hex'),"
+            " 1, 16))::bit(64)::bigint & 9223372036854775807 LIMIT 250"
+        ),
+        {"prefix": sample_prefix(seed), "ids": ids},
+    ).scalars()
+    assert sorted(in_sql) == choose_sample(ids, 250, seed)
