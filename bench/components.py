@@ -125,7 +125,7 @@ def send_path(
             if page.finished:
                 break
         with database.session() as session:
-            batch_ids = dispatcher.dispatch(session, high_water=recipients)
+            batch_ids = dispatcher.dispatch(session, pace(recipients))
         transport = make_transport(
             "blaze", keystore, api_url=sim.http_url, blaze_url=sim.blaze_url, timeout=10
         )

@@ -41,16 +41,18 @@ def command_of(message: IncomingMessage) -> str | None:
 
 
 def handle_messages(
-    session: Session, bot_id: str, messages: Sequence[IncomingMessage]
+    session: Session, bot: int, bot_id: str, messages: Sequence[IncomingMessage]
 ) -> list[Reply]:
-    """Apply a buffer of user messages; return the replies to send."""
+    """Apply a buffer of user messages to bot ``bot`` (whose Mixin user id is ``bot_id``);
+    return the replies to send."""
     users = [m for m in messages if _is_user(m.user_id, bot_id)]
     if not users:
         return []
     known = set(
         session.execute(
             select(Recipient.user_id).where(
-                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users})
+                Recipient.bot_id == bot,
+                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users}),
             )
         ).scalars()
     )
@@ -70,6 +72,7 @@ def handle_messages(
             .values(
                 [
                     {
+                        "bot_id": bot,
                         "user_id": uuid.UUID(user),
                         "conversation_id": uuid.UUID(
                             m.conversation_id or unique_conversation_id(bot_id, user)
@@ -79,16 +82,18 @@ def handle_messages(
                     for user, m in first_contact.items()
                 ]
             )
-            .on_conflict_do_nothing(index_elements=["user_id"])
+            .on_conflict_do_nothing(index_elements=["bot_id", "user_id"])
         )
     _set_status(
         session,
+        bot,
         [u for u, (_, c) in last_command.items() if c == STOP],
         RecipientStatus.UNSUBSCRIBED,
         "sent /stop",
     )
     _set_status(
         session,
+        bot,
         [u for u, (_, c) in last_command.items() if c == START],
         RecipientStatus.ACTIVE,
         None,
@@ -104,12 +109,12 @@ def handle_messages(
 
 
 def _set_status(
-    session: Session, user_ids: list[str], status: RecipientStatus, reason: str | None
+    session: Session, bot: int, user_ids: list[str], status: RecipientStatus, reason: str | None
 ) -> None:
     if user_ids:
         session.execute(
             update(Recipient)
-            .where(Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
+            .where(Recipient.bot_id == bot, Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
             .values(status=status, status_reason=reason)
         )
 

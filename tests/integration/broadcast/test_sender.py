@@ -17,7 +17,14 @@ from models import (
     RecipientStatus,
 )
 from tests.factories import add_announcement, add_recipients
-from tests.integration.broadcast.pipeline import BOT_ID, drive, make_sender, start_and_plan
+from tests.integration.broadcast.pipeline import (
+    BOT_ID,
+    drive,
+    make_sender,
+    pace,
+    send,
+    start_and_plan,
+)
 from worker.broadcast import dispatcher, service
 from worker.broadcast.sender import BatchSender
 from worker.db import Database
@@ -66,7 +73,7 @@ def _three_queued_batches(
     fake = FakeTransport()
     sender = make_sender(database, fake, redis_client)
     with database.session() as session:
-        queued = dispatcher.dispatch(session, high_water=10)
+        queued = dispatcher.dispatch(session, pace(10))
     assert len(queued) == 3
     return announcement, fake, sender, queued
 
@@ -181,9 +188,9 @@ def test_unauthorized_halts_the_bot_until_resume(
     assert paused.status is AnnouncementStatus.PAUSED
     assert paused.status_reason is not None and "clock skew" in paused.status_reason
     with clean_db.session() as session:
-        bot = session.get(Bot, __import__("uuid").UUID(BOT_ID))
-        assert bot is not None and bot.halted_reason is not None
-        assert dispatcher.dispatch(session, high_water=100) == []
+        bot = session.execute(select(Bot)).scalar_one()
+        assert bot.halted_reason is not None
+        assert dispatcher.dispatch(session, pace(100)) == []
         service.resume(session, announcement.id)
     drive(clean_db, make_sender(clean_db, fake, redis_client))
     assert _states(clean_db, announcement.id) == {DeliveryState.SENT: 200}
@@ -194,13 +201,13 @@ def test_pause_stops_at_the_next_batch_and_resume_never_resends(
     clean_db: Database, redis_client: redis.Redis
 ) -> None:
     announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
-    assert sender.send(queued[0]).outcome == "done"
+    assert send(sender, queued[0]).outcome == "done"
     with clean_db.session() as session:
         service.pause(session, announcement.id)
-    assert [sender.send(b).outcome for b in queued[1:]] == ["released", "released"]
+    assert [send(sender, b).outcome for b in queued[1:]] == ["released", "released"]
     assert len(fake.delivered_ids) == 100
     with clean_db.session() as session:
-        assert dispatcher.dispatch(session, high_water=10) == []
+        assert dispatcher.dispatch(session, pace(10)) == []
         service.resume(session, announcement.id)
     drive(clean_db, sender)
     assert len(fake.delivered_ids) == 300 and fake.duplicate_sends == 0
@@ -209,10 +216,10 @@ def test_pause_stops_at_the_next_batch_and_resume_never_resends(
 
 def test_cancel_skips_the_rest(clean_db: Database, redis_client: redis.Redis) -> None:
     announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
-    sender.send(queued[0])
+    send(sender, queued[0])
     with clean_db.session() as session:
         service.cancel(session, announcement.id)
-    assert [sender.send(b).outcome for b in queued[1:]] == ["not-leased", "not-leased"]
+    assert [send(sender, b).outcome for b in queued[1:]] == ["not-leased", "not-leased"]
     cancelled = _announcement(clean_db, announcement.id)
     assert cancelled.status is AnnouncementStatus.CANCELLED
     assert (cancelled.sent, cancelled.skipped) == (100, 200)
@@ -273,7 +280,7 @@ def test_cancel_during_a_send_counts_every_recipient_once(
         original(messages)
 
     fake.send_messages = cancel_then_accept  # type: ignore[method-assign]
-    assert sender.send(in_flight).outcome == "done"
+    assert send(sender, in_flight).outcome == "done"
     fake.send_messages = original  # type: ignore[method-assign]
     cancelled = _announcement(clean_db, announcement.id)
     assert (cancelled.sent, cancelled.skipped) == (100, 200)
@@ -282,11 +289,11 @@ def test_cancel_during_a_send_counts_every_recipient_once(
     # A batch in flight at the cancel that then fails is closed by the reaper.
     second = _setup(clean_db, 0)
     with clean_db.session() as session:
-        batch = dispatcher.dispatch(session, high_water=10)[0]
+        batch = dispatcher.dispatch(session, pace(10))[0]
     fake.fail_next(ServerError("Internal Server Error.", code=500))
     fake.send_messages = cancel_then_accept  # type: ignore[method-assign]
     announcement = second
-    assert sender.send(batch).outcome == "retry"
+    assert send(sender, batch).outcome == "retry"
     with clean_db.session() as session:
         assert reaper.close_abandoned(session) == 1
     closed = _announcement(clean_db, second.id)
