@@ -7,7 +7,8 @@ request body), ``codes`` and ``responses`` (replies classified into ``worker.mes
 ``status`` (the conversation walk and the monotonic status order), ``retries`` (retry, give up
 or mark unknown after a transient failure), ``polling`` (when to poll a recipient),
 ``sampling`` (the uniform sample of a large audience) and ``estimate`` (a rate's 95 % interval
-from that sample). Thin connection code:
+from that sample), ``content`` (which categories an IM REST bot carries, and their payload) and
+``user_ids`` (recipients' int64 ids, at most 2^53 − 1). Thin connection code:
 ``transport`` (``ImRestTransport``, one pooled ``requests`` session).
 """
 
