@@ -25,6 +25,7 @@ from worker.broadcast import incoming, receipts
 from worker.config import ConfigError, Settings
 from worker.messaging.errors import MessagingError, Unauthorized
 from worker.messaging.mixin.blaze import BlazeClient
+from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
 from worker.messaging.mixin.payloads import encode_data
 from worker.messaging.mixin.provider import MixinProvider
 from worker.messaging.transport import IncomingMessage, OutgoingMessage, Receipt
@@ -125,18 +126,21 @@ class Listener:
                 )
             if replies:
                 runtime.buckets.take([self.bot.quota], len(replies), timeout=30)
-                self.client.send_messages([_outgoing(r) for r in replies])
+                self.client.send_messages(
+                    [_outgoing(self.provider.bot_user_id, r) for r in replies]
+                )
             self.client.acknowledge([m.message_id for m in messages])
         except MessagingError as error:
             # Not acknowledged: the provider pushes them again after the next connect.
             log.warning("could not answer %d user messages: %s", len(messages), error)
 
 
-def _outgoing(reply: incoming.Reply) -> OutgoingMessage:
+def _outgoing(bot_user_id: str, reply: incoming.Reply) -> OutgoingMessage:
     return OutgoingMessage(
-        conversation_id=reply.conversation_id,
+        # Always the 1:1 conversation of bot and user, whatever conversation they wrote in.
+        conversation_id=unique_conversation_id(bot_user_id, reply.user_id),
         recipient_id=reply.user_id,
-        message_id=reply.message_id,
+        message_id=unique_object_id(reply.in_reply_to, "blazecast-reply"),
         category="PLAIN_TEXT",
         data_base64=encode_data(reply.text.encode()),
     )

@@ -261,8 +261,8 @@ class BatchSender:
         chunk: list[OutgoingMessage],
     ) -> tuple[int, int]:
         """Send ``chunk``; on a permanent refusal bisect it. Returns (sent, failed)."""
-        self._take_tokens(bot, lease.announcement, len(chunk))
         self._check_still_sending(lease)
+        self._take_tokens(bot, lease.announcement, len(chunk))
         try:
             bot.transport.send_messages(chunk)
         except PermanentError as error:
