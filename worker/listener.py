@@ -25,6 +25,7 @@ from worker.broadcast import incoming, receipts
 from worker.config import ConfigError, Settings
 from worker.messaging.errors import MessagingError, Unauthorized
 from worker.messaging.mixin.blaze import BlazeClient
+from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
 from worker.messaging.mixin.payloads import encode_data
 from worker.messaging.mixin.provider import MixinProvider
 from worker.messaging.transport import IncomingMessage, OutgoingMessage, Receipt
@@ -33,6 +34,8 @@ from worker.runtime import BotRuntime, Runtime
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
+# How often `blazecast listen` looks for bots added, disabled, halted or resumed.
+RESCAN_SECONDS = 5.0
 MAX_RECEIPTS_PER_TASK = 5_000
 
 
@@ -125,68 +128,100 @@ class Listener:
                 )
             if replies:
                 runtime.buckets.take([self.bot.quota], len(replies), timeout=30)
-                self.client.send_messages([_outgoing(r) for r in replies])
+                self.client.send_messages(
+                    [_outgoing(self.provider.bot_user_id, r) for r in replies]
+                )
             self.client.acknowledge([m.message_id for m in messages])
         except MessagingError as error:
             # Not acknowledged: the provider pushes them again after the next connect.
             log.warning("could not answer %d user messages: %s", len(messages), error)
 
 
-def _outgoing(reply: incoming.Reply) -> OutgoingMessage:
+def _outgoing(bot_user_id: str, reply: incoming.Reply) -> OutgoingMessage:
     return OutgoingMessage(
-        conversation_id=reply.conversation_id,
+        # Always the 1:1 conversation of bot and user, whatever conversation they wrote in.
+        conversation_id=unique_conversation_id(bot_user_id, reply.user_id),
         recipient_id=reply.user_id,
-        message_id=reply.message_id,
+        message_id=unique_object_id(reply.in_reply_to, "blazecast-reply"),
         category="PLAIN_TEXT",
         data_base64=encode_data(reply.text.encode()),
     )
 
 
-def run_listener(settings: Settings, bot_names: Sequence[str] = ()) -> None:
-    """Listen for every enabled Mixin bot (or those named) until SIGINT/SIGTERM, one connection
-    and thread each; a 401 halts that bot's sending with the reason and ends its listener."""
+def run_listener(
+    settings: Settings, bot_names: Sequence[str] = (), *, rescan_seconds: float = RESCAN_SECONDS
+) -> None:
+    """Listen for every enabled Mixin bot (or only those named) until SIGINT/SIGTERM, one Blaze
+    connection and thread each.
+
+    A bot whose key cannot be read when the command starts stops it with one line. Without names,
+    the bots are looked up again every ``rescan_seconds``: a bot added (or resumed after a halt)
+    gets a connection, a disabled or halted one loses it. A 401 halts that bot's sending with the
+    reason and ends its connection; with names, the command ends when every named bot's has.
+    """
     from worker.celery_app import create_app, runtime_of
 
     app = create_app(settings)
     runtime = runtime_of(app)
     record_receipts = app.tasks["blazecast.record_receipts"]
-    with runtime.db.session() as session:
-        chosen = listening_bots(session, settings, bot_names)
-    listeners = [
-        Listener(runtime, runtime.bot(bot_id), lambda items: record_receipts.delay(items))
-        for bot_id in chosen
-    ]
+    running: dict[int, tuple[Listener, threading.Thread]] = {}
+
+    def start(bot_id: int) -> None:
+        listener = Listener(
+            runtime, runtime.bot(bot_id), lambda items: record_receipts.delay(items)
+        )
+        thread = threading.Thread(
+            target=_listen, args=(runtime, listener), name=f"listen-{listener.bot.bot.name}"
+        )
+        thread.start()
+        running[bot_id] = (listener, thread)
+
+    def wanted() -> set[int]:
+        with runtime.db.session() as session:
+            return set(listening_bots(session, settings, bot_names))
+
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    threads = [
-        threading.Thread(
-            target=_listen, args=(runtime, listener), name=f"listen-{listener.bot.bot.name}"
-        )
-        for listener in listeners
-    ]
-    for thread in threads:
-        thread.start()
     try:
-        while not stop.wait(0.5) and any(t.is_alive() for t in threads):
-            pass
+        for bot_id in sorted(wanted()):
+            start(bot_id)
+        while not stop.wait(rescan_seconds if not bot_names else 0.5):
+            alive = {b for b, (_, thread) in running.items() if thread.is_alive()}
+            if bot_names:
+                if not alive:
+                    break
+                continue
+            current = wanted()
+            for bot_id in alive - current:
+                running[bot_id][0].stop.set()
+            for bot_id in sorted(current - alive):
+                try:
+                    start(bot_id)
+                except (ConfigError, ValueError) as error:  # a bad key: the others go on
+                    log.error("cannot listen for bot %s: %s", bot_id, error)
     finally:
-        for listener in listeners:
+        for listener, _ in running.values():
             listener.stop.set()
-        for thread in threads:
+        for _, thread in running.values():
             thread.join(timeout=15)
 
 
 def listening_bots(session: Session, settings: Settings, names: Sequence[str]) -> list[int]:
-    """The ids of the Mixin bots to listen for: those named, or every enabled one."""
+    """The ids of the Mixin bots to listen for: those named, or every enabled one that is not
+    halted (the default bot when there is none at all)."""
     if names:
         return [bots.resolve_bot(session, settings, name).id for name in names]
     found = list(
         session.execute(
-            select(Bot.id).where(Bot.provider == BotProvider.MIXIN, Bot.disabled_at.is_(None))
+            select(Bot.id).where(
+                Bot.provider == BotProvider.MIXIN,
+                Bot.disabled_at.is_(None),
+                Bot.halted_reason.is_(None),
+            )
         ).scalars()
     )
-    if not found:
+    if not found and session.execute(select(Bot.id).limit(1)).first() is None:
         found = [bots.resolve_bot(session, settings).id]
     return found
 

@@ -74,6 +74,10 @@ class Provider(Protocol):
         """``messages`` in order, cut into requests within ``limits`` and ``max_messages``."""
         ...
 
+    def check_batch(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Raise ``InvalidData`` naming the field if one request cannot carry ``messages``."""
+        ...
+
     def open_transport(self) -> Transport:
         """A sending connection as this bot (credentials are read here, never earlier)."""
         ...

@@ -41,10 +41,7 @@ def test_first_contact_subscribes_and_is_welcomed(db_session: Session) -> None:
     replies = handle_messages(db_session, default_bot_id(db_session), BOT, [hello])
     assert [r.text for r in replies] == [WELCOME]
     assert _status(db_session, user) is RecipientStatus.ACTIVE
-    conversation = db_session.execute(
-        select(Recipient.conversation_id).where(Recipient.user_id == uuid.UUID(user))
-    ).scalar_one()
-    assert str(conversation) == unique_conversation_id(BOT, user)
+    assert replies[0].in_reply_to == hello.message_id
     # The provider re-pushes until acked: handling again adds nothing and welcomes no more.
     again = handle_messages(db_session, default_bot_id(db_session), BOT, [hello])
     assert again == []
@@ -71,7 +68,7 @@ def test_last_command_in_a_buffer_wins_and_replies_are_deterministic(db_session:
     assert [r.text for r in first] == [STARTED]
     assert _status(db_session, user) is RecipientStatus.ACTIVE
     second = handle_messages(db_session, default_bot_id(db_session), BOT, messages)
-    assert [r.message_id for r in second] == [r.message_id for r in first]
+    assert [r.in_reply_to for r in second] == [r.in_reply_to for r in first]
 
 
 def test_messages_from_the_bot_itself_are_ignored(db_session: Session) -> None:

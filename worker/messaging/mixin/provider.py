@@ -15,7 +15,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from worker.messaging.mixin.batching import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, split_batches
+from worker.messaging.mixin.batching import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_MESSAGES,
+    check_batch,
+    split_batches,
+)
 from worker.messaging.mixin.ids import (
     canonical_uuid,
     message_id_for,
@@ -96,6 +101,9 @@ class MixinProvider:
         self, messages: Sequence[OutgoingMessage], max_messages: int
     ) -> list[list[OutgoingMessage]]:
         return split_batches(messages, max_messages=min(max_messages, MAX_BATCH_MESSAGES))
+
+    def check_batch(self, messages: Sequence[OutgoingMessage]) -> None:
+        check_batch(messages)
 
     def open_transport(self) -> Transport:
         from worker.messaging.factory import make_transport
