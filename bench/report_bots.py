@@ -46,7 +46,8 @@ def bots_section(r: dict[str, Any], load_note: str) -> list[str]:
             f"{name} {a['seconds_scheduled_to_first_accepted']}"
             for name, a in f["announcements"].items()
         )
-        + " (no announcement waited behind another's tokens).",
+        + " (all four scheduled for the same instant; the beat tick starts due work once a "
+        "second).",
         f"- Every recipient saw the message once: {_met(f['every_recipient_once'])} "
         f"({f['duplicate_message_ids']} duplicate ids); blazecast's counters (sent per announcement "
         f"and bot, DELIVERED, READ) equal the simulator's: {_met(f['counters_equal_simulator'])}.",
