@@ -11,6 +11,8 @@ under ``.blazecast/bench/`` and the simulator in a child process, all on loopbac
 - ``python -m bench.receipts``: receipts applied to Postgres per second.
 - ``python -m bench.latency``: ``scheduled_at`` to first accepted batch, and pause latency.
 - ``python -m bench.components``: the send path and the listener alone, CPU per message/receipt.
+- ``python -m bench.bots``: three bots at their own quota at once, a capped announcement beside an
+  uncapped one, pause and cancel mid-send.
 
 Results go to ``bench/results/<name>.json`` (plus a PNG where a picture helps, and a line in
 ``history.jsonl``); ``python -m bench.report`` writes the README's Performance section from them.

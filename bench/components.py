@@ -31,22 +31,20 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import redis
 from sqlalchemy import text
 
+from bench.harness.bots import bench_settings, create_announcement, default_bot
 from bench.harness.engines import REPO, BenchEngines
 from bench.harness.population import import_recipients, make_audience, write_users_file
 from bench.harness.results import Run
 from bench.harness.simproc import FAST_BEHAVIOUR, SimulatorProcess
-from worker.broadcast import dispatcher, planner, service
-from worker.broadcast.retry import RetryPolicy
-from worker.broadcast.sender import BatchSender, SenderConfig
+from worker.broadcast import pipeline
+from worker.broadcast.pipeline import InlineBroker
 from worker.db import Database
-from worker.messaging.factory import make_transport
 from worker.messaging.mixin.blaze import BlazeClient
 from worker.messaging.mixin.keystore import load_keystore
 from worker.messaging.transport import Receipt
-from worker.ratelimit import TokenBuckets, quota_spec
+from worker.runtime import Runtime
 
 LIFTED_QUOTA = 1_000_000_000
 
@@ -104,56 +102,52 @@ def _processes_cpu(pids: list[int]) -> float:
 def send_path(
     engines: BenchEngines, sim: SimulatorProcess, recipients: int, fillfactor: int | None
 ) -> dict[str, Any]:
-    keystore = load_keystore(sim.keystore_path)
-    database = Database(engines.database_url, synchronous_commit=False)  # as the send workers
-    client = redis.Redis.from_url(engines.redis_url)
+    # The worker's own runtime (the send workers' asynchronous-commit connections, the bot's
+    # provider, quota bucket and Blaze transport), with the quota lifted and the whole audience
+    # planned and queued before the clock starts.
+    settings = bench_settings(
+        engines.database_url,
+        engines.redis_url,
+        keystore=sim.keystore_path,
+        mixin_api_url=sim.http_url,
+        mixin_blaze_url=sim.blaze_url,
+        quota_per_minute=LIFTED_QUOTA,
+        plan_ahead=0,
+        queue_high_water=recipients,
+        max_attempts=3,
+        retry_base_seconds=0.1,
+        retry_max_seconds=1.0,
+    )
+    runtime = Runtime(settings)
     try:
-        with database.session() as session:
-            if fillfactor is not None:
-                session.execute(text(f"ALTER TABLE deliveries SET (fillfactor = {int(fillfactor)})"))
-            announcement_id = service.create_announcement(
-                session, category="PLAIN_TEXT", content="components bench"
-            ).id
-        with database.session() as session:
-            dispatcher.start_due(session)
-        while True:
-            with database.session() as session:
-                planner.claim_plan_lease(session, announcement_id, "bench")
-                page = planner.plan_page(
-                    session, announcement_id, page_size=20_000, batch_size=100
+        if fillfactor is not None:
+            with runtime.db.session() as session:
+                session.execute(
+                    text(f"ALTER TABLE deliveries SET (fillfactor = {int(fillfactor)})")
                 )
-            if page.finished:
-                break
-        with database.session() as session:
-            batch_ids = dispatcher.dispatch(session, pace(recipients))
-        transport = make_transport(
-            "blaze", keystore, api_url=sim.http_url, blaze_url=sim.blaze_url, timeout=10
-        )
-        sender = BatchSender(
-            database,
-            transport,
-            TokenBuckets(client),
-            SenderConfig(
-                bot_id=keystore.app_id,
-                quota=quota_spec(keystore.app_id, LIFTED_QUOTA),
-                retry=RetryPolicy(max_attempts=3, base_seconds=0.1, max_seconds=1.0),
-                worker_name="bench",
-            ),
-        )
+        bot = default_bot(runtime.db, sim.keystore_path)
+        announcement_id = create_announcement(runtime.db, settings, bot.id, "components bench")
+        broker, config = InlineBroker(), runtime.pipeline_config
+        pipeline.tick(runtime.db, broker, config)
+        for planned in broker.take_plans():
+            pipeline.plan(runtime.db, broker, config, planned, "bench")
+        pipeline.tick(runtime.db, broker, config)  # queues what the first page did not
+        batch_ids = broker.take_batches()
+        sender = runtime.sender
+        assert announcement_id and len(batch_ids) * settings.batch_size >= recipients
         sender.send(batch_ids[0])  # connections opened and statements compiled before the clock
         measured = batch_ids[1:]
         postgres_before, cpu_before = _processes_cpu(engines.postgres_pids()), _cpu_seconds()
         started = time.monotonic()
-        sent = sum(sender.send(batch_id).sent for batch_id in measured)
+        sent = sum(pipeline.send(sender, broker, batch_id).sent for batch_id in measured)
         seconds = time.monotonic() - started
         cpu = _cpu_seconds() - cpu_before
         postgres = _processes_cpu(engines.postgres_pids()) - postgres_before
-        transport.close()
-        with database.session() as session:
+        with runtime.send_db.session() as session:
             # Statistics reach pg_stat_* when a backend reports them; this one has just been used.
             session.execute(text("SELECT pg_stat_force_next_flush()"))
         time.sleep(1.0)
-        with database.session() as session:
+        with runtime.send_db.session() as session:
             updates, hot = session.execute(
                 text(
                     "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
@@ -164,8 +158,7 @@ def send_path(
                 text("SELECT reloptions FROM pg_class WHERE relname = 'deliveries'")
             ).scalar_one()
     finally:
-        client.close()
-        database.dispose()
+        runtime.close()
     return {
         "messages_sent": sent,
         "seconds": round(seconds, 2),
@@ -203,8 +196,14 @@ def listener(sim: SimulatorProcess, user_ids: list[str], timeout: float) -> dict
         cpu_before, started = _cpu_seconds(), time.monotonic()
         subprocess.run(
             [
-                sys.executable, "-c", SENDER,
-                str(sim.keystore_path), sim.blaze_url, sim.http_url, str(uuid.uuid4()), *user_ids,
+                sys.executable,
+                "-c",
+                SENDER,
+                str(sim.keystore_path),
+                sim.blaze_url,
+                sim.http_url,
+                str(uuid.uuid4()),
+                *user_ids,
             ],
             cwd=REPO,
             check=True,
@@ -244,8 +243,12 @@ def main() -> None:
         behaviour=FAST_BEHAVIOUR,
     )
     try:
-        bot_id = str(load_keystore(sim.keystore_path).app_id)
-        import_recipients(engines.database_url, audience.user_ids, bot_id)
+        database = Database(engines.database_url, pool_size=1)
+        try:
+            bot = default_bot(database, sim.keystore_path)
+        finally:
+            database.dispose()
+        import_recipients(engines.database_url, audience.user_ids, bot.id, bot.account_id)
         sending = send_path(engines, sim, args.recipients, args.fillfactor)
         listening = listener(sim, audience.user_ids, args.timeout)
     finally:

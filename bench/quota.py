@@ -21,35 +21,11 @@ from bench.harness.population import make_audience
 from bench.harness.results import RESULTS, Run
 from bench.harness.sampling import Sampler
 from bench.harness.stack import running_stack
+from bench.harness.timeline import rolling_sums, steady_rate
 from models import AnnouncementStatus
 
 QUOTA_PER_MINUTE = 100_000
 TARGET_SHARE = 0.985
-
-
-def steady_rate(per_second: list[list[int]]) -> tuple[float, int]:
-    """Messages per second over the whole seconds strictly between the first and the last
-    second with traffic (those two are partial), and how many seconds that is."""
-    seconds = sorted(per_second)
-    if len(seconds) < 3:
-        return 0.0, 0
-    first, last = seconds[0][0], seconds[-1][0]
-    inner = [n for s, n in seconds if first < s < last]
-    span = last - first - 1
-    return sum(inner) / span, span
-
-
-def rolling_sums(per_second: list[list[int]], window: int = 60) -> list[tuple[int, int]]:
-    """Messages in the ``window`` seconds ending at each second (1 s resolution, for the plot)."""
-    counts = dict((s, n) for s, n in per_second)
-    if not counts:
-        return []
-    first, last = min(counts), max(counts)
-    sums, running = [], 0
-    for second in range(first, last + 1):
-        running += counts.get(second, 0) - counts.get(second - window, 0)
-        sums.append((second, running))
-    return sums
 
 
 def plot(
@@ -71,15 +47,21 @@ def plot(
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     top.step(xs, ys, where="post", color="tab:blue", label="accepted by the simulator, per second")
     top.axhline(quota / 60, color="tab:red", linestyle="--", label=f"quota: {quota / 60:,.0f}/s")
-    top.axhline(bucket_rate, color="tab:green", linestyle=":", label=f"bucket rate {bucket_rate:,.1f}/s")
+    top.axhline(
+        bucket_rate, color="tab:green", linestyle=":", label=f"bucket rate {bucket_rate:,.1f}/s"
+    )
     if planned_at is not None:
         top.axvspan(0, planned_at - first, color="0.9", label="planning still running")
     top.set_ylabel("messages per second")
     top.set_ylim(0, quota / 60 * 1.25)
     top.legend(loc="lower center")
     top.set_title("blazecast at the real quota (100,000 messages per minute)")
-    bottom.plot([s - first for s, _ in rolling], [n for _, n in rolling], color="tab:blue",
-                label="messages in the 60 s ending at that second")
+    bottom.plot(
+        [s - first for s, _ in rolling],
+        [n for _, n in rolling],
+        color="tab:blue",
+        label="messages in the 60 s ending at that second",
+    )
     bottom.axhline(quota, color="tab:red", linestyle="--", label=f"quota: {quota:,} per 60 s")
     bottom.set_ylabel("rolling 60 s count")
     bottom.set_xlabel("seconds since the first accepted message")

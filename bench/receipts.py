@@ -25,12 +25,15 @@ from typing import Any
 import psycopg2
 from sqlalchemy import func, select, text, update
 
+from bench.harness.bots import bench_settings, create_announcement, default_bot
 from bench.harness.engines import BenchEngines
 from bench.harness.population import import_recipients, make_audience
 from bench.harness.results import Run
-from models import Announcement, AnnouncementStatus, Delivery
-from worker.broadcast import planner, receipt_journal, service
+from models import Announcement, Delivery
+from worker.broadcast import pipeline, receipt_journal
+from worker.broadcast.pipeline import InlineBroker
 from worker.db import Database, make_redis
+from worker.runtime import Runtime
 
 BURST = receipt_journal.ENTRY_RECEIPTS
 BUFFER = receipt_journal.BUFFER_RECEIPTS
@@ -123,24 +126,24 @@ def main() -> None:
     control.config_set("appendfsync", args.appendfsync)
     control.close()
     try:
-        import_recipients(
-            engines.database_url, make_audience(args.deliveries, seed=4).user_ids, str(uuid.uuid4())
-        )
+        bot = default_bot(database, None)  # nothing is sent: receipts are applied directly
+        user_ids = make_audience(args.deliveries, seed=4).user_ids
+        import_recipients(engines.database_url, user_ids, bot.id, str(uuid.uuid4()))
+        settings = bench_settings(engines.database_url, engines.redis_url, plan_ahead=0)
+        announcement_id = create_announcement(database, settings, bot.id, "Receipts bench")
+        # The pipeline's own tick and planner, in this process: every delivery planned.
+        broker = InlineBroker()
+        config = Runtime(settings).pipeline_config
+        pipeline.tick(database, broker, config)
+        for planned in broker.take_plans():
+            pipeline.plan(database, broker, config, planned, "bench")
         with database.session() as session:
-            announcement_id = service.create_announcement(
-                session, category="PLAIN_TEXT", content="Receipts bench"
-            ).id
-            session.execute(
-                update(Announcement)
-                .where(Announcement.id == announcement_id)
-                .values(status=AnnouncementStatus.SENDING)
-            )
-        while True:
-            with database.session() as session:
-                if planner.plan_page(session, announcement_id, page_size=20_000, batch_size=100).finished:
-                    break
-        with database.session() as session:
-            message_ids = [str(m) for m in session.execute(select(Delivery.message_id).order_by(Delivery.id)).scalars()]
+            message_ids = [
+                str(m)
+                for m in session.execute(
+                    select(Delivery.message_id).order_by(Delivery.id)
+                ).scalars()
+            ]
         delivered = make_buffers(message_ids, "DELIVERED", seed=1)
         read = make_buffers(message_ids, "READ", seed=2)
         for processes in (1, 2):
@@ -163,14 +166,19 @@ def main() -> None:
                 applied, seconds, appended = run_pass(
                     engines.database_url, engines.redis_url, buffers, processes
                 )
-                passes[name] = {"receipts": applied, "seconds": round(seconds, 2),
-                                "per_second": round(applied / seconds, 0),
-                                "journal_appends_per_second": round(applied / appended, 0)}
+                passes[name] = {
+                    "receipts": applied,
+                    "seconds": round(seconds, 2),
+                    "per_second": round(applied / seconds, 0),
+                    "journal_appends_per_second": round(applied / appended, 0),
+                }
             with database.session() as session:
                 done = session.get(Announcement, announcement_id)
                 assert done is not None
                 rows_read = session.execute(
-                    select(func.count()).where(Delivery.announcement_id == announcement_id, Delivery.read_at.is_not(None))
+                    select(func.count()).where(
+                        Delivery.announcement_id == announcement_id, Delivery.read_at.is_not(None)
+                    )
                 ).scalar_one()
             total = sum(p["receipts"] for p in passes.values())
             seconds = sum(p["seconds"] for p in passes.values())

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.harness.results import RESULTS, history
+from bench.harness.results import BENCH, RESULTS, history
+from bench.report_bots import bots_section
 
-README = RESULTS.parents[1] / "README.md"
+README = BENCH.parent / "README.md"
 START, END = "<!-- section:performance -->", "<!-- /section:performance -->"
 
 
@@ -354,6 +355,7 @@ def render() -> str:
         ("receipts", receipts_section),
         ("latency", latency_section),
         ("components", components_section),
+        ("bots", lambda r: bots_section(r, load_note(r))),
         ("faults", faults_section),
     ):
         result = load(name)

@@ -200,6 +200,8 @@ def simulator_command(**options: Any) -> None:
         click.echo(f"HTTP API:  {sim.http_url}")
         click.echo(f"Blaze:     {sim.blaze_url}")
         click.echo(f"Keystore:  {sim.keystore_path}")
+        for number, path in enumerate(sim.keystore_paths[1:], start=2):
+            click.echo(f"Keystore {number}: {path}")
         click.echo(f"Bot:       {sim.bot_id} ({len(sim.user_ids)} users)")
         if options["users_out"] is not None:
             click.echo(f"Users CSV: {sim.population.write_csv(options['users_out'])}")

@@ -33,6 +33,21 @@ async def get_message(request: web.Request) -> web.Response:
     return web.json_response(state)
 
 
+async def get_accepted(request: web.Request) -> web.Response:
+    """`[[message_id, accepted_at_ns], …]` of every distinct message of one bot (`?bot=`), in the
+    order accepted: what a bench needs to count one announcement's messages in any window."""
+    core = request.app[CORE_KEY]
+    bot_id = request.query.get("bot", core.default_bot_id)
+    if bot_id not in core.identities:
+        return json_error(404, "unknown bot")
+    accepted = [
+        [record.message_id, record.accepted_at_ns]
+        for record in core.ledger.records.values()
+        if record.bot_id == bot_id
+    ]
+    return web.json_response({"bot_id": bot_id, "accepted": accepted})
+
+
 async def get_user(request: web.Request) -> web.Response:
     core = request.app[CORE_KEY]
     user = core.population.users.get(request.match_info["user_id"])
@@ -74,6 +89,7 @@ async def get_info(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     control_routes.add_routes(app, CORE_KEY, _json)
     app.router.add_get("/_sim/messages/{message_id}", get_message)
+    app.router.add_get("/_sim/accepted", get_accepted)
     app.router.add_get("/_sim/users/{user_id}", get_user)
     app.router.add_post("/_sim/users/{user_id}/messages", post_user_message)
     app.router.add_get("/_sim/info", get_info)

@@ -81,6 +81,7 @@ class MessageIntake:
         if window is None:
             window = self._quota[bot_id] = RollingCount(config.quota_window_seconds)
         if window.total(now) + len(checked) > config.quota_per_minute:
+            self._stats.quota_refused(bot_id)
             raise ApiError(429)
         window.add(now, len(checked))
         self._stats.accepted(bot_id, len(checked), now, int(time.time()))

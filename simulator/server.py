@@ -80,6 +80,16 @@ class Simulator(StartsAndStops):
     def port(self) -> int:
         return self._server.port
 
+    @property
+    def keystore_paths(self) -> list[Path]:
+        """Where `start` writes each bot's keystore: bot 0's at `keystore_path`, the others
+        beside it (`keystore-2.json`, `keystore-3.json`, …)."""
+        first = self.keystore_path
+        return [first] + [
+            first.with_name(f"{first.stem}-{index + 1}{first.suffix}")
+            for index in range(1, len(self.identities))
+        ]
+
     def write_keystore(
         self, path: Path, keystore_format: KeystoreFormat = "current", bot: int = 0
     ) -> Path:
@@ -92,7 +102,8 @@ class Simulator(StartsAndStops):
         """Serve in a background thread; returns once the port is listening."""
         if self._server.running:
             raise RuntimeError("the simulator is already running")
-        self.write_keystore(self.keystore_path)
+        for index, path in enumerate(self.keystore_paths):
+            self.write_keystore(path, bot=index)
         self._server.start(
             lambda: SimulatorCore(self.config, self.identities, self.population),
             self._build_app,

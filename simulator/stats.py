@@ -48,6 +48,10 @@ class Stats:
         self.connections_cut = 0
         self._accepted_per_second: Counter[int] = Counter()
         self._rolling: dict[str, RollingCount] = {}
+        # Per bot: what a bench of several bots checks against each bot's own quota.
+        self._accepted_by_bot: Counter[str] = Counter()
+        self._quota_refusals_by_bot: Counter[str] = Counter()
+        self._accepted_per_second_by_bot: dict[str, Counter[int]] = {}
 
     def saw_batch(self, messages: int, body_bytes: int) -> None:
         """A sending request arrived (whatever becomes of it)."""
@@ -58,10 +62,16 @@ class Stats:
         """`count` message objects of one batch were accepted (duplicates included)."""
         self.messages_accepted += count
         self._accepted_per_second[unix_second] += count
+        self._accepted_by_bot[bot_id] += count
+        self._accepted_per_second_by_bot.setdefault(bot_id, Counter())[unix_second] += count
         window = self._rolling.get(bot_id)
         if window is None:
             window = self._rolling[bot_id] = RollingCount(STATS_WINDOW_SECONDS)
         window.add(monotonic_now, count)
+
+    def quota_refused(self, bot_id: str) -> None:
+        """The bot's quota refused a batch (the 429 itself is counted by `error_sent`)."""
+        self._quota_refusals_by_bot[bot_id] += 1
 
     def error_sent(self, code: int) -> None:
         self.errors_sent[code] += 1
@@ -85,6 +95,13 @@ class Stats:
             "max_rolling_60s": max(by_bot.values(), default=0),
             "max_rolling_60s_by_bot": by_bot,
             "rate_limited_429": self.rate_limited_429,
+            # 429s the quota answered, per bot (injected 429s count only in the total above).
+            "quota_429_by_bot": dict(self._quota_refusals_by_bot),
+            "accepted_by_bot": dict(self._accepted_by_bot),
+            "accepted_per_second_by_bot": {
+                bot: [[s, n] for s, n in sorted(seconds.items())]
+                for bot, seconds in self._accepted_per_second_by_bot.items()
+            },
             "forbidden_403": self.forbidden_403,
             "errors_sent": {str(code): n for code, n in sorted(self.errors_sent.items())},
             "auth_failures": dict(self.auth_failures),

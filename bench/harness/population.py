@@ -48,16 +48,27 @@ def write_users_file(audience: Audience, path: Path) -> Path:
     return path
 
 
-def import_recipients(database_url: str, user_ids: list[str], bot_id: str | None) -> None:
-    """Insert active recipients with one ``COPY`` (the conversation id stored when the bot is
-    known, as ``blazecast users import`` does)."""
+def import_recipients(
+    database_url: str,
+    user_ids: list[str],
+    bot_id: int,
+    account_id: str | None,
+    *,
+    tags: list[str] | None = None,
+) -> None:
+    """Insert active recipients of bot ``bot_id`` (its row) with one ``COPY``; the conversation id
+    is stored when the provider's id of the bot (``account_id``) is known, as ``blazecast users
+    import`` does."""
+    tag_array = "{" + ",".join(tags or []) + "}"
     buffer = io.StringIO()
     for user_id in user_ids:
-        conversation = unique_conversation_id(bot_id, user_id) if bot_id else r"\N"
-        buffer.write(f"{user_id}\t{conversation}\n")
+        conversation = unique_conversation_id(account_id, user_id) if account_id else r"\N"
+        buffer.write(f"{bot_id}\t{user_id}\t{conversation}\t{tag_array}\n")
     buffer.seek(0)
     with contextlib.closing(psycopg2.connect(database_url)) as connection:
         with connection.cursor() as cursor:
-            cursor.copy_expert("COPY recipients (user_id, conversation_id) FROM STDIN", buffer)
+            cursor.copy_expert(
+                "COPY recipients (bot_id, user_id, conversation_id, tags) FROM STDIN", buffer
+            )
             cursor.execute("ANALYZE recipients")
         connection.commit()

@@ -17,7 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+BENCH = Path(__file__).resolve().parents[1]
+# BENCH_RESULTS=/tmp/smoke sends a smoke run's figures, plots and history elsewhere, so that a
+# quick check of a bench never replaces the recorded results.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results")
 
 
 def machine() -> dict[str, Any]:
@@ -36,7 +39,7 @@ _CODE = ("worker", "models", "migrations", "simulator", "bench")
 
 def _git(*args: str) -> str:
     return subprocess.run(
-        ["git", *args], capture_output=True, text=True, check=True, cwd=RESULTS.parent
+        ["git", *args], capture_output=True, text=True, check=True, cwd=BENCH
     ).stdout.strip()
 
 
@@ -83,7 +86,7 @@ class Run:
             str(document["commit"]),
             self.command,
         )
-        print(f"wrote {path.relative_to(RESULTS.parents[1])}")
+        print(f"wrote {path}")
         print(summary)
         return path
 

@@ -42,6 +42,8 @@ class SimulatorProcess:
     blaze_url: str
     keystore_path: Path
     log: IO[str]
+    # Every bot's keystore, the first one's being ``keystore_path``.
+    keystore_paths: list[Path]
 
     @classmethod
     def start(
@@ -54,14 +56,16 @@ class SimulatorProcess:
         behaviour: dict[str, float | bool] | None = None,
         faults: dict[str, Any] | None = None,
         queue_receipts: bool = False,
+        bots: int = 1,
     ) -> SimulatorProcess:
-        """Start the simulator on a free loopback port with the users of ``users_file``."""
+        """Start the simulator on a free loopback port with the users of ``users_file``, serving
+        ``bots`` bots (a keystore each, every user in contact with each)."""
         workdir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
             *("-m", "simulator", "--port", "0", "--seed", str(seed)),
             *("--users-file", str(users_file), "--keystore-out", str(workdir / "keystore.json")),
-            *("--quota-per-minute", str(quota_per_minute)),
+            *("--quota-per-minute", str(quota_per_minute), "--bots", str(bots)),
         ]
         for option, value in (behaviour or PERFORMANCE_BEHAVIOUR).items():
             # A flag (``"fast": True``) has no value.
@@ -85,9 +89,9 @@ class SimulatorProcess:
             process.stdout.close()
             log.close()
             raise RuntimeError(f"the simulator did not start; see {workdir / 'simulator.log'}")
-        return cls(
-            process, printed["HTTP API"], printed["Blaze"], Path(printed["Keystore"].strip()), log
-        )
+        first = Path(printed["Keystore"].strip())
+        others = [Path(printed[f"Keystore {n}"].strip()) for n in range(2, bots + 1)]
+        return cls(process, printed["HTTP API"], printed["Blaze"], first, log, [first, *others])
 
     def stats(self) -> dict[str, Any]:
         """``GET /_sim/stats``: what the simulator saw (accepted, duplicates, windows, 429s ...)."""
@@ -95,6 +99,13 @@ class SimulatorProcess:
         reply.raise_for_status()
         data: dict[str, Any] = reply.json()
         return data
+
+    def accepted(self, bot_id: str) -> list[tuple[str, int]]:
+        """``GET /_sim/accepted``: each distinct message of the bot and when it was accepted
+        (Unix ns), in the order accepted."""
+        reply = requests.get(f"{self.http_url}/_sim/accepted", params={"bot": bot_id}, timeout=60)
+        reply.raise_for_status()
+        return [(str(m), int(at)) for m, at in reply.json()["accepted"]]
 
     def set_faults(self, **plan: Any) -> dict[str, Any]:
         """Replace the fault plan (``POST /_sim/faults``); no arguments clears every fault."""

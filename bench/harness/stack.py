@@ -1,14 +1,15 @@
 """A whole blazecast deployment for a bench: engines, simulator, and real worker processes.
 
 ``running_stack`` starts the bench's engines, the simulator (in its own process) with the
-audience's users, imports those users as recipients, and starts the same processes as
-``blazecast demo``: send worker(s), the control/receipts worker, beat and the listener
-(``worker.supervisor``). Everything is stopped on the way out, whatever happened.
+audience's users, makes the bots (the ``default`` one, or ``bots`` of them each with its own
+keystore and quota: ``bench.harness.bots``), imports those users as recipients of every bot, and
+starts the same processes as ``blazecast demo``: send worker(s), the control/receipts worker,
+beat and the listener (one, serving every bot) (``worker.supervisor``). Everything is stopped on
+the way out, whatever happened.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import uuid
@@ -21,11 +22,13 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import select
 
+from bench.harness import bots
+from bench.harness.bots import BenchBot
 from bench.harness.engines import BenchEngines
 from bench.harness.population import Audience, import_recipients, write_users_file
 from bench.harness.simproc import SimulatorProcess
 from models import Announcement
-from worker.broadcast import service
+from worker.config import Settings
 from worker.db import Database
 from worker.supervisor import ProcessGroup, stack_env
 
@@ -37,16 +40,20 @@ class BenchStack:
     group: ProcessGroup
     database: Database
     workdir: Path
-    bot_id: str
+    settings: Settings
+    bots: list[BenchBot]
     send_workers: int
 
-    def announce(self, text: str, **kwargs: Any) -> uuid.UUID:
-        """Store an announcement to everyone through the service function the CLI uses."""
-        with self.database.session() as session:
-            announcement = service.create_announcement(
-                session, category="PLAIN_TEXT", content=text, **kwargs
-            )
-            return announcement.id
+    @property
+    def bot_id(self) -> str:
+        """The provider's id of the first bot (the keystore's ``app_id``)."""
+        return self.bots[0].account_id
+
+    def announce(self, text: str, *, bot: BenchBot | None = None, **kwargs: Any) -> uuid.UUID:
+        """Store an announcement of ``bot`` (the first one by default), to everyone unless an
+        ``audience`` is given, through the service function the CLI uses."""
+        chosen = bot or self.bots[0]
+        return bots.create_announcement(self.database, self.settings, chosen.id, text, **kwargs)
 
     def announcement(self, announcement_id: uuid.UUID) -> Announcement:
         with self.database.session() as session:
@@ -72,7 +79,9 @@ class BenchStack:
                 return time.monotonic() - started
             dead = [] if allow_dead else self.group.dead()
             if dead:
-                raise RuntimeError(f"{dead[0].name} exited while waiting for {what}:\n{dead[0].tail()}")
+                raise RuntimeError(
+                    f"{dead[0].name} exited while waiting for {what}:\n{dead[0].tail()}"
+                )
             time.sleep(poll)
         logs = "\n".join(f"--- {c.name}\n{c.tail(15)}" for c in self.group.children)
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}\n{logs}")
@@ -83,8 +92,10 @@ class BenchStack:
         expected = self.send_workers + 1  # plus the control/receipts worker
         try:
             self.wait_for(
-                lambda: len(app.control.ping(timeout=0.5)) >= expected
-                and self.sim.stats()["connections_listening"] >= 1,
+                lambda: (
+                    len(app.control.ping(timeout=0.5)) >= expected
+                    and self.sim.stats()["connections_listening"] >= len(self.bots)
+                ),
                 timeout=timeout,
                 what="the workers and the listener to be ready",
             )
@@ -119,6 +130,7 @@ def running_stack(
     *,
     quota_per_minute: int = 100_000,
     simulator_quota_per_minute: int | None = None,
+    bot_count: int = 1,
     send_workers: int = 1,
     concurrency: int = 2,
     env: Mapping[str, str] | None = None,
@@ -129,7 +141,11 @@ def running_stack(
     start_processes: bool = True,
     run_name: str = "run",
 ) -> Iterator[BenchStack]:
-    """Engines, simulator, recipients and (unless ``start_processes=False``) the processes.
+    """Engines, simulator, bots, recipients and (unless ``start_processes=False``) the processes.
+
+    One bot is the ``default`` bot (BLAZECAST_KEYSTORE, quota from BLAZECAST_QUOTA_PER_MINUTE);
+    ``bot_count`` > 1 adds ``bot-1`` … with a keystore each and ``quota_per_minute`` stored on
+    each row, and the simulator serves that many bots, every user in contact with each.
 
     Logs and files go to ``<engines home>/<run_name>``, emptied first (name runs apart to keep
     each one's logs)."""
@@ -144,11 +160,26 @@ def running_stack(
         behaviour=behaviour,
         faults=faults,
         queue_receipts=queue_receipts,
+        bots=bot_count,
     )
     database = Database(engines.database_url)
     try:
-        bot_id = str(json.loads(sim.keystore_path.read_text())["app_id"])
-        import_recipients(engines.database_url, audience.user_ids, bot_id)
+        settings = bots.bench_settings(
+            engines.database_url,
+            engines.redis_url,
+            keystore=sim.keystore_path,
+            mixin_api_url=sim.http_url,
+            mixin_blaze_url=sim.blaze_url,
+            quota_per_minute=quota_per_minute,
+        )
+        if bot_count == 1:
+            made = [bots.default_bot(database, sim.keystore_path)]
+        else:
+            made = bots.add_bots(
+                database, settings, sim.keystore_paths, quota_per_minute=quota_per_minute
+            )
+        for bot in made:
+            import_recipients(engines.database_url, audience.user_ids, bot.id, bot.account_id)
         group = ProcessGroup(
             stack_env(
                 database_url=engines.database_url,
@@ -162,7 +193,7 @@ def running_stack(
             workdir / "logs",
         )
         with group:
-            stack = BenchStack(engines, sim, group, database, workdir, bot_id, send_workers)
+            stack = BenchStack(engines, sim, group, database, workdir, settings, made, send_workers)
             if start_processes:
                 group.start_stack(send_workers=send_workers, concurrency=concurrency)
                 stack.wait_ready()

@@ -100,7 +100,7 @@ def test_bad_fault_spec_is_one_clear_error() -> None:
 
 def test_command_prints_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     keystore_path, users_path = tmp_path / "keys" / "keystore.json", tmp_path / "users.csv"
-    command = [sys.executable, "-m", "simulator", "--port", "0", "--users", "7", "--fast",
+    command = [sys.executable, "-m", "simulator", "--port", "0", "--users", "7", "--fast", "--bots", "2",
                "--keystore-out", str(keystore_path), "--users-out", str(users_path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -117,6 +117,11 @@ def test_command_prints_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> None
         assert keystore_path.stat().st_mode & 0o077 == 0  # readable by its owner only
         with HttpApi(http_url, keystore) as api:
             assert api.request("GET", "/me").json()["data"]["user_id"] == keystore["app_id"]
+        # With --bots 2, the second bot's keystore beside the first, and the server accepts it.
+        second = json.loads(Path(printed["Keystore 2"]).read_text())
+        assert Path(printed["Keystore 2"]) == keystore_path.with_name("keystore-2.json")
+        with HttpApi(http_url, second) as api:
+            assert api.request("GET", "/me").json()["data"]["user_id"] == second["app_id"] != keystore["app_id"]
         with BlazeSocket(blaze_url, token=sign_token(keystore)) as socket:
             assert "error" not in socket.call("LIST_PENDING_MESSAGES")
         rows = list(csv.DictReader(users_path.read_text().splitlines()))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import requests
 
 from simulator import Simulator
 from simulator.windows import RollingCount
@@ -84,7 +85,7 @@ def test_duplicates_count_toward_the_quota(make_sim: Callable[..., Simulator]) -
 
 def test_quota_is_per_bot(make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim(bots=2, quota_per_minute=100)
-    second = sim.write_keystore(sim.keystore_path.with_name("second.json"), bot=1)
+    second = sim.keystore_paths[1]  # written at start, beside the first bot's
     with HttpApi(sim.http_url, read_keystore(sim)) as first_api:
         assert first_api.request("POST", "/messages", _batch(sim, 100)).json() == {}
         assert first_api.request("POST", "/messages", _batch(sim, 1)).json()["error"]["code"] == 429
@@ -93,7 +94,20 @@ def test_quota_is_per_bot(make_sim: Callable[..., Simulator]) -> None:
     with HttpApi(sim.http_url, second_keystore) as second_api:
         batch = [text_message(second_bot, sim.user_ids[i % len(sim.user_ids)]) for i in range(100)]
         assert second_api.request("POST", "/messages", batch).json() == {}
-    assert sim.stats()["max_rolling_60s_by_bot"] == {sim.bot_id: 100, second_bot: 100}
+    stats = sim.stats()
+    assert stats["max_rolling_60s_by_bot"] == {sim.bot_id: 100, second_bot: 100}
+    assert stats["accepted_by_bot"] == {sim.bot_id: 100, second_bot: 100}
+    assert stats["quota_429_by_bot"] == {sim.bot_id: 1}
+    assert {bot: sum(n for _, n in seconds) for bot, seconds in stats["accepted_per_second_by_bot"].items()} == {
+        sim.bot_id: 100,
+        second_bot: 100,
+    }
+    # Each bot's accepted messages, with the time each was accepted, in order.
+    accepted = requests.get(f"{sim.http_url}/_sim/accepted", params={"bot": second_bot}, timeout=5).json()
+    assert [message_id for message_id, _ in accepted["accepted"]] == [m["message_id"] for m in batch]
+    times = [at for _, at in accepted["accepted"]]
+    assert times == sorted(times) and all(isinstance(at, int) for at in times)
+    assert requests.get(f"{sim.http_url}/_sim/accepted", params={"bot": "nobody"}, timeout=5).status_code == 404
 
 
 @pytest.mark.parametrize(
