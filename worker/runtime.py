@@ -46,9 +46,7 @@ class Runtime:
 
     @functools.cached_property
     def buckets(self) -> TokenBuckets:
-        return TokenBuckets(
-            self.redis, recovery_per_window=self.settings.rate_recovery_per_window
-        )
+        return TokenBuckets(self.redis, recovery_per_window=self.settings.rate_recovery_per_window)
 
     @functools.cached_property
     def keystore(self) -> Keystore:
