@@ -1,6 +1,6 @@
 """Celery tasks: thin shells that open a session and call one function in ``worker.broadcast``.
 
-Arguments are primitive ids (readable in Flower). Rows are committed before any message that
+Arguments are primitive ids, passed by keyword so that Flower names them (``task_views``). Rows are committed before any message that
 points at them is published (publish after commit). Infrastructure hiccups (Postgres or Redis
 unreachable for a moment) retry the task shortly; everything else is decided by the broadcast
 layer, whose own state in Postgres makes every task safe to run twice.
@@ -16,12 +16,14 @@ from typing import Any
 
 import redis
 from celery import Task, shared_task
+from celery.exceptions import Retry
 from sqlalchemy.exc import DBAPIError
 
 from worker.broadcast import dispatcher, planner, reaper, receipts
 from worker.celery_app import runtime_of
 from worker.queues import SEND_QUEUE
 from worker.runtime import Runtime
+from worker.task_views import BatchGaveUp, BatchRetried, batch_summary, describe, send_batch_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +46,32 @@ class BlazecastTask(Task):
         return runtime_of(self.app)
 
 
-def publish_batches(batch_ids: Iterable[int]) -> None:
+def publish_batches(runtime: Runtime, batch_ids: Iterable[int]) -> None:
+    batch_ids = list(batch_ids)
+    if not batch_ids:
+        return
+    with runtime.db.session() as session:
+        owners = dispatcher.announcements_of(session, batch_ids)
     for batch_id in batch_ids:
-        send_batch.apply_async((batch_id,), queue=SEND_QUEUE)
+        kwargs = send_batch_kwargs(batch_id, owners.get(batch_id))
+        send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE)
 
 
-@shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch")
-def send_batch(self: BlazecastTask, batch_id: int) -> dict[str, Any]:
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch", throws=(BatchGaveUp,))
+def send_batch(
+    self: BlazecastTask, batch_id: int, announcement_id: str | None = None
+) -> dict[str, Any]:
+    """Send one batch. In Flower: RETRY after a provider error (the dispatcher re-sends the batch
+    from Postgres when due, never a Celery countdown: DESIGN 10), FAILURE once it gave up,
+    otherwise SUCCESS with what happened (sent, throttled, released)."""
     result = self.runtime.sender.send(batch_id)
-    return {"outcome": result.outcome, "sent": result.sent, "failed": result.failed}
+    summary = batch_summary(batch_id, result)
+    if result.outcome == "retry":
+        # Raised, not self.retry(): marks the task retried without publishing it again.
+        raise Retry(exc=BatchRetried(describe(summary)), when=result.retry_in)
+    if result.outcome == "failed":
+        raise BatchGaveUp(describe(summary))
+    return summary
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.tick")
@@ -66,8 +85,8 @@ def tick(self: BlazecastTask) -> None:
     for announcement_id in to_plan:
         # One plan task at a time per announcement; the planner's lease is the real guard.
         if runtime.redis.set(plan_enqueued_key(str(announcement_id)), 1, nx=True, ex=30):
-            plan_announcement.delay(str(announcement_id))
-    publish_batches(batch_ids)
+            plan_announcement.delay(announcement_id=str(announcement_id))
+    publish_batches(runtime, batch_ids)
 
 
 def plan_enqueued_key(announcement_id: str) -> str:
@@ -99,7 +118,7 @@ def _plan(runtime: Runtime, key: uuid.UUID, request: Any) -> int:
         if planned == page.deliveries:  # first page: start sending without waiting for a tick
             with runtime.db.session() as session:
                 batch_ids = dispatcher.dispatch(session, high_water=settings.queue_high_water)
-            publish_batches(batch_ids)
+            publish_batches(runtime, batch_ids)
         if page.finished:
             return planned
         with runtime.db.session() as session:
@@ -133,4 +152,4 @@ def reap(self: BlazecastTask) -> None:
         reaper.close_abandoned(session)
     if batch_ids:
         log.info("reaper re-published %d batches", len(batch_ids))
-    publish_batches(batch_ids)
+    publish_batches(runtime, batch_ids)

@@ -95,6 +95,14 @@ def dispatch(session: Session, *, high_water: int) -> list[int]:
     return ids
 
 
+def announcements_of(session: Session, batch_ids: list[int]) -> dict[int, uuid.UUID]:
+    """The announcement of each batch, for naming the batch's task."""
+    rows = session.execute(
+        select(Batch.id, Batch.announcement_id).where(Batch.id.in_(batch_ids))
+    ).all()
+    return {batch_id: announcement_id for batch_id, announcement_id in rows}
+
+
 def _any_bot_halted(session: Session) -> bool:
     return (
         session.execute(select(Bot.id).where(Bot.halted_reason.is_not(None)).limit(1)).first()

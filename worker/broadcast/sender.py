@@ -63,12 +63,15 @@ class SenderConfig:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What one ``send`` did; ``outcome`` is one of: done, retry, failed, released, not-leased."""
+    """What one ``send`` did; ``outcome`` is one of: done, retry (after a provider error, named
+    in ``reason``), throttled (waiting for tokens), failed, released, not-leased."""
 
     outcome: str
     sent: int = 0
     failed: int = 0
     retry_in: float | None = None
+    reason: str | None = None
+    announcement_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -149,16 +152,22 @@ class BatchSender:
                 sent, failed = sent + s, failed + f
         except _NeedsWait as wait:
             self._release(lease, BatchState.RETRY, wait.seconds, attempts=Batch.attempts - 1)
-            return BatchResult("retry", sent, failed, wait.seconds)
+            reason = "waiting for the quota's tokens"
+            return BatchResult(
+                "throttled", sent, failed, wait.seconds, reason, lease.announcement.id
+            )
         except Unauthorized as error:
             with self.db.session() as session:
                 state.halt_bot(session, uuid.UUID(self.config.bot_id), f"{error.reason}: {error}")
             self._release(lease, BatchState.PENDING, None, attempts=Batch.attempts - 1)
-            return BatchResult("released", sent, failed)
+            reason = f"bot halted: {error.reason}"
+            return BatchResult(
+                "released", sent, failed, reason=reason, announcement_id=lease.announcement.id
+            )
         except TransientError as error:
             return self._transient(lease, error, sent, failed)
         self._finish(lease, BatchState.DONE, failures=failed)
-        return BatchResult("done", sent, failed)
+        return BatchResult("done", sent, failed, announcement_id=lease.announcement.id)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -240,7 +249,9 @@ class BatchSender:
             return 0, self._fail_one(lease, by_id[chunk[0].message_id], error)
         with self.db.session() as session:
             ids = [by_id[m.message_id].delivery_id for m in chunk]
-            return outcomes.record_sent(session.connection(), lease.announcement.id, ids), 0
+            conn = session.connection()
+            sent = outcomes.record_sent(conn, lease.announcement.id, ids, attempt=lease.attempts)
+            return sent, 0
 
     def _fail_one(self, lease: _Lease, pending: Pending, error: MessagingError) -> int:
         with self.db.session() as session:
@@ -248,7 +259,11 @@ class BatchSender:
             if isinstance(error, Forbidden):
                 outcomes.mark_unreachable(conn, [pending.recipient_id], str(error))
             return outcomes.record_failed(
-                conn, lease.announcement.id, [pending.delivery_id], str(error)
+                conn,
+                lease.announcement.id,
+                [pending.delivery_id],
+                str(error),
+                attempt=lease.attempts,
             )
 
     def _specs(self, announcement: _Announcement) -> list[BucketSpec]:
@@ -276,14 +291,18 @@ class BatchSender:
                     lease.announcement.id,
                     [p.delivery_id for p in rest],
                     f"gave up after {lease.attempts} attempts: {error}",
+                    attempt=lease.attempts,
                 )
             self._finish(lease, BatchState.FAILED, last_error=str(error)[:500])
-            return BatchResult("failed", sent, failed)
+            reason = f"gave up after {lease.attempts} attempts: {error}"
+            return BatchResult(
+                "failed", sent, failed, reason=reason, announcement_id=lease.announcement.id
+            )
         delay = self.config.retry.delay(lease.attempts)
         if isinstance(error, RateLimited) and error.retry_after:
             delay = max(delay, error.retry_after)
         self._release(lease, BatchState.RETRY, delay, last_error=str(error)[:500])
-        return BatchResult("retry", sent, failed, delay)
+        return BatchResult("retry", sent, failed, delay, str(error)[:200], lease.announcement.id)
 
     def _hand_back(self, lease: _Lease) -> BatchResult:
         """The announcement is not sending: keep the batch for a resume, or close it."""
@@ -291,7 +310,8 @@ class BatchSender:
             self._release(lease, BatchState.CANCELLED, None)
         else:
             self._release(lease, BatchState.PENDING, None, attempts=Batch.attempts - 1)
-        return BatchResult("released")
+        reason = f"announcement {lease.announcement.status.value}"
+        return BatchResult("released", reason=reason, announcement_id=lease.announcement.id)
 
     def _release(self, lease: _Lease, to: BatchState, delay: float | None, **values: Any) -> None:
         if delay is not None:
