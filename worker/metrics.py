@@ -12,7 +12,12 @@ hash, which the exporter reads.
 | ``blazecast_announcement_messages{announcement,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped of open (and lately finished) announcements |
 | ``blazecast_announcements{status}`` | gauge | announcements per status |
 | ``blazecast_batches{state}`` | gauge | open batches: pending, queued, leased, retry |
-| ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first |
+| ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first (after provider errors) |
+| ``blazecast_batch_outcomes_total{outcome}`` | counter | ``send_batch`` runs by outcome: done, retry, throttled, failed, released, not-leased |
+| ``blazecast_oldest_queued_batch_age_seconds`` | gauge | how long the oldest batch in the send queue has waited for a worker |
+| ``blazecast_announcements_auto_paused`` | gauge | announcements paused by the error threshold |
+| ``blazecast_last_tick_age_seconds`` | gauge | since the beat tick last ran (+Inf: not in the last day) |
+| ``blazecast_live_workers{queue}`` | gauge | workers that answered a ping, per queue they consume |
 | ``blazecast_provider_errors_total{kind}`` | counter | provider errors seen by sending workers (rate_limited = 429) |
 | ``blazecast_rate_limited_total`` | counter | 429 answers |
 | ``blazecast_quota_tokens`` | gauge | tokens in the bot's quota bucket now |
@@ -28,17 +33,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import redis
+from celery import Celery
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from models import OPEN_BATCH_STATES, Announcement, AnnouncementStatus, Batch, Bot
+from models import OPEN_BATCH_STATES, Announcement, AnnouncementStatus, Batch, BatchState, Bot
+from worker import liveness
+from worker.broadcast.sender import AUTO_PAUSED
 from worker.db import Database
 from worker.messaging import errors
 from worker.messaging.transport import OutgoingMessage, Transport
@@ -48,6 +57,7 @@ from worker.ratelimit import BucketSpec, TokenBuckets
 log = logging.getLogger(__name__)
 
 COUNTERS_KEY = "blazecast:metrics:provider_errors"
+OUTCOMES_KEY = "blazecast:metrics:batch_outcomes"
 # kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in sibling lists.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 RECENT_BATCHES = 20
@@ -112,15 +122,30 @@ class CountingTransport:
         self.inner.close()
 
 
-class BlazecastCollector(Collector):
-    """Reads Postgres and Redis on every scrape; a source that fails is reported as down."""
+def count_outcome(client: redis.Redis, outcome: str) -> None:
+    """Count one ``send_batch`` outcome; like the error counts, lost if Redis cannot be reached."""
+    with contextlib.suppress(redis.RedisError):
+        client.hincrby(OUTCOMES_KEY, outcome, 1)
 
-    def __init__(self, db: Database, client: redis.Redis, quota: BucketSpec | None, batch: int):
+
+class BlazecastCollector(Collector):
+    """Reads Postgres and Redis on every scrape, and asks the workers which queues they consume
+    (when given the Celery app); a source that fails is reported as down."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: redis.Redis,
+        quota: BucketSpec | None,
+        batch: int,
+        app: Celery | None = None,
+    ):
         self.db = db
         self.redis = client
         self.buckets = TokenBuckets(client)
         self.quota = quota
         self.batch = batch
+        self.app = app
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -138,6 +163,8 @@ class BlazecastCollector(Collector):
         except redis.RedisError as error:
             log.warning("metrics: Redis did not answer: %s", error)
             up.add_metric(["redis"], 0)
+        if self.app is not None:
+            yield self._live_workers(self.app)
         yield up
 
     def _from_postgres(self) -> Iterator[Metric]:
@@ -178,6 +205,19 @@ class BlazecastCollector(Collector):
             halted = session.execute(
                 select(func.count()).select_from(Bot).where(Bot.halted_reason.is_not(None))
             ).scalar_one()
+            oldest_queued = session.execute(
+                select(
+                    func.coalesce(
+                        func.extract("epoch", func.now() - func.min(Batch.enqueued_at)), 0
+                    )
+                ).where(Batch.state == BatchState.QUEUED)
+            ).scalar_one()
+            auto_paused = session.execute(
+                select(func.count()).where(
+                    Announcement.status == AnnouncementStatus.PAUSED,
+                    Announcement.status_reason.startswith(AUTO_PAUSED),
+                )
+            ).scalar_one()
 
         messages = GaugeMetricFamily(
             "blazecast_announcement_messages",
@@ -212,6 +252,16 @@ class BlazecastCollector(Collector):
             lag.add_metric(["0.95"], float(p95))
         yield lag
         yield GaugeMetricFamily("blazecast_bot_halted", "1 while a 401 halts sending", value=halted)
+        yield GaugeMetricFamily(
+            "blazecast_oldest_queued_batch_age_seconds",
+            "How long the oldest batch in the send queue has waited for a worker",
+            value=float(oldest_queued),
+        )
+        yield GaugeMetricFamily(
+            "blazecast_announcements_auto_paused",
+            "Announcements paused by the error threshold",
+            value=auto_paused,
+        )
 
     def _from_redis(self) -> Iterator[Metric]:
         with self.redis.pipeline(transaction=False) as pipe:
@@ -239,6 +289,19 @@ class BlazecastCollector(Collector):
             "429 answers from the provider",
             value=int(counted.get(b"rate_limited", 0)),
         )
+        outcomes: dict[bytes, bytes] = self.redis.hgetall(OUTCOMES_KEY)  # type: ignore[assignment]
+        by_outcome = CounterMetricFamily(
+            "blazecast_batch_outcomes", "send_batch runs by outcome", labels=["outcome"]
+        )
+        for outcome, n in sorted(outcomes.items()):
+            by_outcome.add_metric([outcome.decode()], int(n))
+        yield by_outcome
+        age = liveness.tick_age(self.redis)
+        yield GaugeMetricFamily(
+            "blazecast_last_tick_age_seconds",
+            "Seconds since the beat tick last ran (+Inf: not in the last day)",
+            value=math.inf if age is None else age,
+        )
 
         if self.quota is not None:
             tokens, rate = self.buckets.level(self.quota)
@@ -257,6 +320,19 @@ class BlazecastCollector(Collector):
             yield GaugeMetricFamily(
                 "blazecast_quota_wait_seconds", "Wait for a full batch's tokens now", value=wait
             )
+
+    def _live_workers(self, app: Celery) -> Metric:
+        workers = GaugeMetricFamily(
+            "blazecast_live_workers", "Workers that answered, per queue", labels=["queue"]
+        )
+        try:
+            found = liveness.workers_by_queue(app)
+        except Exception as error:  # the broker is Redis: counted as down above
+            log.warning("metrics: workers did not answer: %s", error)
+            return workers
+        for queue, names in sorted(found.items()):
+            workers.add_metric([queue], len(names))
+        return workers
 
 
 def registry_for(collector: BlazecastCollector) -> CollectorRegistry:

@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 
 from worker.broadcast import dispatcher, planner, reaper, receipts
 from worker.celery_app import runtime_of
+from worker.liveness import safe_record_tick
+from worker.metrics import count_outcome
 from worker.queues import SEND_QUEUE
 from worker.runtime import Runtime
 from worker.task_views import BatchGaveUp, BatchRetried, batch_summary, describe, send_batch_kwargs
@@ -65,6 +67,7 @@ def send_batch(
     from Postgres when due, never a Celery countdown: DESIGN 10), FAILURE once it gave up,
     otherwise SUCCESS with what happened (sent, throttled, released)."""
     result = self.runtime.sender.send(batch_id)
+    count_outcome(self.runtime.redis, result.outcome)
     summary = batch_summary(batch_id, result)
     if result.outcome == "retry":
         # Raised, not self.retry(): marks the task retried without publishing it again.
@@ -78,6 +81,7 @@ def send_batch(
 def tick(self: BlazecastTask) -> None:
     """Every second: start due announcements, get planning going, top up the send queue."""
     runtime = self.runtime
+    safe_record_tick(runtime.redis)
     with runtime.db.session() as session:
         dispatcher.start_due(session)
         to_plan = dispatcher.needing_plan(session, plan_ahead=runtime.settings.plan_ahead)

@@ -47,6 +47,9 @@ from worker.ratelimit import BucketSpec, TokenBuckets, cap_spec, max_cost
 
 log = logging.getLogger(__name__)
 
+# How the error threshold's pause reason begins (the metrics count such announcements).
+AUTO_PAUSED = "auto-paused:"
+
 
 @dataclass(frozen=True)
 class SenderConfig:
@@ -338,7 +341,7 @@ class BatchSender:
         ):
             return
         reason = (
-            f"auto-paused: {failed} of {finished} messages failed "
+            f"{AUTO_PAUSED} {failed} of {finished} messages failed "
             f"(threshold {self.config.error_threshold:.0%}); see `blazecast announce show`"
         )
         if state.transition(

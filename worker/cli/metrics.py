@@ -16,9 +16,17 @@ from worker.ratelimit import BucketSpec, quota_spec
 
 
 def _collector() -> BlazecastCollector:
+    from worker.celery_app import create_app
+
     settings = context.settings()
     quota: BucketSpec | None = None
-    if settings.keystore is not None:
+    if settings.keystore is None:
+        click.echo(
+            "note: BLAZECAST_KEYSTORE is not set, so the quota bucket's metrics "
+            "(blazecast_quota_*) are left out: the bucket is per bot",
+            err=True,
+        )
+    else:
         from worker.messaging.mixin.keystore import load_keystore
 
         bot_id = str(load_keystore(settings.keystore).app_id)
@@ -31,7 +39,8 @@ def _collector() -> BlazecastCollector:
         )
     client = make_redis(resolve_urls(settings).redis)
     click.get_current_context().call_on_close(client.close)
-    return BlazecastCollector(context.database(), client, quota, settings.batch_size)
+    app = create_app(settings)
+    return BlazecastCollector(context.database(), client, quota, settings.batch_size, app)
 
 
 @click.group()
