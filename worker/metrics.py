@@ -21,7 +21,7 @@ hash, which the exporter reads.
 | ``blazecast_provider_errors_total{kind}`` | counter | provider errors seen by sending workers (rate_limited = 429) |
 | ``blazecast_rate_limited_total`` | counter | 429 answers |
 | ``blazecast_quota_tokens`` | gauge | tokens in the bot's quota bucket now |
-| ``blazecast_quota_rate_per_second`` / ``_rate_factor`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
+| ``blazecast_quota_rate_per_second`` / ``blazecast_quota_rate_factor`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
 | ``blazecast_quota_wait_seconds`` | gauge | how long a full batch would wait for tokens now |
 | ``blazecast_queue_depth{queue}`` | gauge | messages waiting in each Celery queue (all priorities) |
 | ``blazecast_receipt_lag_seconds{quantile}`` | gauge | sent → DELIVERED, over the latest finished batches |
