@@ -5,21 +5,28 @@ sent; neither shows in Postgres. ``blazecast doctor``, the warnings of ``announc
 ``schedule`` and ``status``, and the metrics exporter all ask here, so they agree.
 
 The tick stamps Redis' clock into one key each time it runs (it runs on a control worker, so a
-fresh stamp means a beat and a control worker are alive). Workers are asked directly, with
-Celery's broadcast ``active_queues``: a worker that answers is consuming those queues now.
+fresh stamp means a beat and a control worker are alive). Each worker stamps its name and queues
+into a hash on every Celery heartbeat (2 s), so that asking costs one Redis read, not a broadcast
+that waits for replies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
-from celery import Celery
+from celery.signals import heartbeat_sent
 
 from worker.queues import ALL_QUEUES, SEND_QUEUE
 
 TICK_KEY = "blazecast:liveness:last-tick"
+WORKERS_KEY = "blazecast:liveness:workers"
+# Celery workers send a heartbeat every 2 s; a few missed ones are a busy worker, not a dead one.
+WORKER_STALE_SECONDS = 10.0
 # A tick runs every second; a few missed ones are a busy worker, not a dead beat.
 TICK_STALE_SECONDS = 15.0
 
@@ -39,15 +46,45 @@ def tick_age(client: redis.Redis) -> float | None:
     return max(seconds + micros / 1e6 - float(stamp), 0.0)
 
 
-def workers_by_queue(app: Celery, timeout: float = 1.0) -> dict[str, list[str]]:
-    """The workers that answered within ``timeout``, by queue they consume (every blazecast
-    queue is a key, possibly with no worker)."""
+def record_heartbeat(client: redis.Redis, hostname: str, queues: list[str]) -> None:
+    """A worker is alive and consumes ``queues`` (called on each of Celery's heartbeats)."""
+    seconds, micros = client.time()
+    stamp = {"queues": sorted(queues), "at": seconds + micros / 1e6}
+    client.hset(WORKERS_KEY, hostname, json.dumps(stamp))
+
+
+def workers_by_queue(client: redis.Redis) -> dict[str, list[str]]:
+    """The workers heard from in the last ``WORKER_STALE_SECONDS``, by queue they consume (every
+    blazecast queue is a key, possibly with no worker). Workers silent for a day are forgotten."""
     found: dict[str, list[str]] = {queue: [] for queue in ALL_QUEUES}
-    replies = app.control.inspect(timeout=timeout).active_queues() or {}
-    for worker, queues in sorted(replies.items()):
-        for queue in queues or ():
-            found.setdefault(str(queue.get("name")), []).append(worker)
+    seconds, micros = client.time()
+    now = seconds + micros / 1e6
+    stamps: dict[bytes, bytes] = client.hgetall(WORKERS_KEY)  # type: ignore[assignment]
+    for raw_name, raw in sorted(stamps.items()):
+        try:
+            stamp = json.loads(raw)
+            age, queues = now - float(stamp["at"]), list(stamp["queues"])
+        except (ValueError, KeyError, TypeError):
+            age, queues = math.inf, []
+        if age > 86_400:
+            client.hdel(WORKERS_KEY, raw_name)
+        elif age <= WORKER_STALE_SECONDS:
+            for queue in queues:
+                found.setdefault(str(queue), []).append(raw_name.decode())
     return found
+
+
+@heartbeat_sent.connect
+def _on_heartbeat(sender: Any = None, **_: object) -> None:
+    # In a worker's main process, every 2 s while it runs (Celery's worker-heartbeat event).
+    eventer = getattr(sender, "eventer", None)
+    app = getattr(eventer, "app", None)
+    runtime = getattr(app, "blazecast_runtime", None)
+    if eventer is None or runtime is None:
+        return
+    queues = list(app.amqp.queues.consume_from or {})  # type: ignore[union-attr]
+    with contextlib.suppress(redis.RedisError):
+        record_heartbeat(runtime.redis, eventer.hostname, queues)
 
 
 @dataclass(frozen=True)
@@ -74,14 +111,15 @@ class Liveness:
             )
         if not self.send_ok:
             lines.append(
-                f"no worker answered for {SEND_QUEUE}: nothing will be sent; "
+                f"no worker heard from on {SEND_QUEUE} in the last {WORKER_STALE_SECONDS:.0f} s: "
+                "nothing will be sent; "
                 "run `blazecast worker` (it consumes every queue by default)"
             )
         return lines
 
 
-def check(client: redis.Redis, app: Celery, *, timeout: float = 1.0) -> Liveness:
-    return Liveness(tick_age(client), workers_by_queue(app, timeout))
+def check(client: redis.Redis) -> Liveness:
+    return Liveness(tick_age(client), workers_by_queue(client))
 
 
 def safe_record_tick(client: redis.Redis) -> None:

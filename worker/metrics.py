@@ -17,7 +17,7 @@ hash, which the exporter reads.
 | ``blazecast_oldest_queued_batch_age_seconds`` | gauge | how long the oldest batch in the send queue has waited for a worker |
 | ``blazecast_announcements_auto_paused`` | gauge | announcements paused by the error threshold |
 | ``blazecast_last_tick_age_seconds`` | gauge | since the beat tick last ran (+Inf: not in the last day) |
-| ``blazecast_live_workers{queue}`` | gauge | workers that answered a ping, per queue they consume |
+| ``blazecast_live_workers{queue}`` | gauge | workers heard from in the last 10 s, per queue they consume |
 | ``blazecast_provider_errors_total{kind}`` | counter | provider errors seen by sending workers (rate_limited = 429) |
 | ``blazecast_rate_limited_total`` | counter | 429 answers |
 | ``blazecast_quota_tokens`` | gauge | tokens in the bot's quota bucket now |
@@ -38,7 +38,6 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import redis
-from celery import Celery
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -129,23 +128,14 @@ def count_outcome(client: redis.Redis, outcome: str) -> None:
 
 
 class BlazecastCollector(Collector):
-    """Reads Postgres and Redis on every scrape, and asks the workers which queues they consume
-    (when given the Celery app); a source that fails is reported as down."""
+    """Reads Postgres and Redis on every scrape; a source that fails is reported as down."""
 
-    def __init__(
-        self,
-        db: Database,
-        client: redis.Redis,
-        quota: BucketSpec | None,
-        batch: int,
-        app: Celery | None = None,
-    ):
+    def __init__(self, db: Database, client: redis.Redis, quota: BucketSpec | None, batch: int):
         self.db = db
         self.redis = client
         self.buckets = TokenBuckets(client)
         self.quota = quota
         self.batch = batch
-        self.app = app
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -163,8 +153,6 @@ class BlazecastCollector(Collector):
         except redis.RedisError as error:
             log.warning("metrics: Redis did not answer: %s", error)
             up.add_metric(["redis"], 0)
-        if self.app is not None:
-            yield self._live_workers(self.app)
         yield up
 
     def _from_postgres(self) -> Iterator[Metric]:
@@ -296,6 +284,12 @@ class BlazecastCollector(Collector):
         for outcome, n in sorted(outcomes.items()):
             by_outcome.add_metric([outcome.decode()], int(n))
         yield by_outcome
+        workers = GaugeMetricFamily(
+            "blazecast_live_workers", "Workers heard from, per queue they consume", labels=["queue"]
+        )
+        for queue, names in sorted(liveness.workers_by_queue(self.redis).items()):
+            workers.add_metric([queue], len(names))
+        yield workers
         age = liveness.tick_age(self.redis)
         yield GaugeMetricFamily(
             "blazecast_last_tick_age_seconds",
@@ -320,19 +314,6 @@ class BlazecastCollector(Collector):
             yield GaugeMetricFamily(
                 "blazecast_quota_wait_seconds", "Wait for a full batch's tokens now", value=wait
             )
-
-    def _live_workers(self, app: Celery) -> Metric:
-        workers = GaugeMetricFamily(
-            "blazecast_live_workers", "Workers that answered, per queue", labels=["queue"]
-        )
-        try:
-            found = liveness.workers_by_queue(app)
-        except Exception as error:  # the broker is Redis: counted as down above
-            log.warning("metrics: workers did not answer: %s", error)
-            return workers
-        for queue, names in sorted(found.items()):
-            workers.add_metric([queue], len(names))
-        return workers
 
 
 def registry_for(collector: BlazecastCollector) -> CollectorRegistry:

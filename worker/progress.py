@@ -213,6 +213,21 @@ def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Fai
     return [Failure(state, text or "(no reason recorded)", int(n)) for state, text, n in rows]
 
 
+def unreachable_count(session: Session, announcement_id: uuid.UUID) -> int:
+    """Recipients of the announcement who cannot be messaged (the provider answered 403)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Delivery)
+            .join(Recipient, Recipient.id == Delivery.recipient_id)
+            .where(
+                Delivery.announcement_id == announcement_id,
+                Recipient.status == RecipientStatus.UNREACHABLE,
+            )
+        ).scalar_one()
+    )
+
+
 def batch_states(session: Session, announcement_id: uuid.UUID) -> dict[BatchState, int]:
     rows = session.execute(
         select(Batch.state, func.count())

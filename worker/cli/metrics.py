@@ -16,8 +16,6 @@ from worker.ratelimit import BucketSpec, quota_spec
 
 
 def _collector() -> BlazecastCollector:
-    from worker.celery_app import create_app
-
     settings = context.settings()
     quota: BucketSpec | None = None
     if settings.keystore is None:
@@ -39,8 +37,7 @@ def _collector() -> BlazecastCollector:
         )
     client = make_redis(resolve_urls(settings).redis)
     click.get_current_context().call_on_close(client.close)
-    app = create_app(settings)
-    return BlazecastCollector(context.database(), client, quota, settings.batch_size, app)
+    return BlazecastCollector(context.database(), client, quota, settings.batch_size)
 
 
 @click.group()
