@@ -152,6 +152,8 @@ def resolve_id(session: Session, text: str) -> uuid.UUID:
         full = None
     if full is not None and len(text) >= 32:
         return full
+    if len(text) < 4 and re.fullmatch(r"[0-9a-f-]*", text):
+        raise AmbiguousId(f"{text!r}: give at least 4 characters of the announcement id")
     if not _ID_PREFIX.match(text):
         raise AnnouncementNotFound(text)
     matches = list(

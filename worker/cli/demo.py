@@ -260,7 +260,8 @@ def _summary(run: Demo, info: AnnouncementInfo, quota: int, out: Any) -> None:
         f"  unreachable {render.count(unreachable)} (the provider answered 403: the user blocked "
         f"the bot; the simulator makes {DEMO_BEHAVIOUR.blocked_fraction:.1%} of its users do so)"
     )
-    out.print(f"  report      {files.csv_path} and {files.png_path}")
+    # soft_wrap: a terminal narrower than the paths folds the line, never cuts a path in two.
+    out.print(f"  report      {files.csv_path} and {files.png_path}", soft_wrap=True)
 
 
 def _start_monitoring(run: Demo, env: dict[str, str]) -> tuple[str, int, int]:
