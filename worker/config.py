@@ -8,6 +8,8 @@ is one line naming the variable, so the CLI can print it as is.
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,22 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_BATCH_MESSAGES = 100  # Mixin: at most 100 messages per CREATE_PLAIN_MESSAGES / POST /messages
+
+
+def default_home() -> Path:
+    """Where blazecast keeps its state when ``BLAZECAST_HOME`` is unset: one folder whatever the
+    working folder (a relative default made a second, empty database in every folder it ran in).
+
+    The platform's user data folder (``$XDG_DATA_HOME/blazecast``, ``~/.local/share/blazecast``,
+    ``~/Library/Application Support/blazecast`` on macOS); for root ``/var/lib/blazecast``, as
+    root's home is closed to the embedded Postgres, which runs as its own user.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/blazecast")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "blazecast"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "blazecast"
 
 
 class ConfigError(Exception):
@@ -29,7 +47,7 @@ class Settings(BaseSettings):
     # Engines: unset means "start the embedded one under home".
     database_url: str | None = None
     redis_url: str | None = None
-    home: Path = Path(".blazecast")
+    home: Path = Field(default_factory=default_home)
 
     # The bot and the provider.
     keystore: Path | None = None

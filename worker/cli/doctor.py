@@ -9,6 +9,8 @@ anything would keep announcements from being sent. The warnings of ``announce cr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import redis
 from rich.text import Text
@@ -35,6 +37,10 @@ def doctor() -> None:
     report = _Report()
     urls = resolve_urls(settings)
     report.ok("data", _where(settings))
+    old = Path(".blazecast").resolve()
+    if old.is_dir() and old != settings.home.resolve() and not settings.database_url:
+        # The default used to be ./.blazecast: data kept there is not the data in use now.
+        report.note("data", f"{old} is not used; BLAZECAST_HOME={old} would use it")
     _check_database(report, urls.database)
     client = make_redis(urls.redis)
     try:
@@ -113,6 +119,9 @@ class _Report:
 
     def ok(self, what: str, detail: str) -> None:
         self.out.print(Text.assemble(("ok", "green"), f"       {what:<20} {detail}"))
+
+    def note(self, what: str, detail: str) -> None:
+        self.out.print(Text.assemble(("note", "yellow"), f"     {what:<20} {detail}"))
 
     def problem(self, what: str, detail: str) -> None:
         # Details can quote stored text (a halt reason): never read as Rich markup.
