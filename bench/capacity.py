@@ -53,9 +53,7 @@ def _per_message(usage_cpu: dict[str, float], messages: int) -> dict[str, float]
     return {name: round(cpu / messages * 1e6, 1) for name, cpu in usage_cpu.items()}
 
 
-def run_blazecast(
-    stack: BenchStack, recipients: int, timeout: float
-) -> tuple[dict[str, Any], Series]:
+def run_blazecast(stack: BenchStack, recipients: int, timeout: float) -> tuple[dict[str, Any], Series]:
     """One broadcast to everyone; measured until all are recorded sent and all receipts applied."""
     sampler = Sampler(stack.components(), interval=0.5).start()
     series: Series = []
@@ -72,9 +70,7 @@ def run_blazecast(
             sent_at = now
         return done.sent == recipients and done.read == recipients
 
-    elapsed = stack.wait_for(
-        caught_up, timeout=timeout, what="every message sent and read", poll=0.1
-    )
+    elapsed = stack.wait_for(caught_up, timeout=timeout, what="every message sent and read", poll=0.1)
     cpu = {name: u.cpu_seconds for name, u in sampler.stop().items()}
     total_cpu = sum(cpu.values())
     figures = {
@@ -149,9 +145,7 @@ def run_baseline(
     try:
         app = Celery("bench-ping", broker=stack.engines.redis_url, set_as_current=False)
         stack.wait_for(
-            lambda: any(
-                "baseline@" in name for reply in app.control.ping(timeout=0.5) for name in reply
-            ),
+            lambda: any("baseline@" in name for reply in app.control.ping(timeout=0.5) for name in reply),
             timeout=60,
             what="the baseline worker",
         )
@@ -176,9 +170,7 @@ def run_baseline(
             series.append((round(time.monotonic() - started, 2), count, read))
             return bool(count == recipients)
 
-        elapsed = stack.wait_for(
-            recorded, timeout=timeout, what="the baseline to record everyone", poll=0.1
-        )
+        elapsed = stack.wait_for(recorded, timeout=timeout, what="the baseline to record everyone", poll=0.1)
         elapsed += enqueued_in
         cpu = {name: u.cpu_seconds for name, u in sampler.stop().items()}
         time.sleep(2)  # receipts still on their way
@@ -213,25 +205,12 @@ def plot(blazecast: Series, baseline: Series, path_png: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axis = plt.subplots(figsize=(9, 5))
-    axis.plot(
-        [t for t, _, _ in blazecast],
-        [s for _, s, _ in blazecast],
-        color="tab:blue",
-        label="blazecast: recorded as sent",
-    )
-    axis.plot(
-        [t for t, _, _ in blazecast],
-        [r for _, _, r in blazecast],
-        color="tab:blue",
-        linestyle=":",
-        label="blazecast: READ receipts applied",
-    )
-    axis.plot(
-        [t for t, _, _ in baseline],
-        [s for _, s, _ in baseline],
-        color="tab:orange",
-        label="one Celery task per message (rate_limit): recorded as sent",
-    )
+    axis.plot([t for t, _, _ in blazecast], [s for _, s, _ in blazecast], color="tab:blue",
+              label="blazecast: recorded as sent")
+    axis.plot([t for t, _, _ in blazecast], [r for _, _, r in blazecast], color="tab:blue",
+              linestyle=":", label="blazecast: READ receipts applied")
+    axis.plot([t for t, _, _ in baseline], [s for _, s, _ in baseline], color="tab:orange",
+              label="one Celery task per message (rate_limit): recorded as sent")
     axis.set_xlabel("seconds since the broadcast was created")
     axis.set_ylabel("messages")
     axis.set_title("Quota lifted: blazecast against one Celery task per message, same run")
@@ -270,17 +249,13 @@ def main() -> None:
         baseline_series: Series = []
         if not args.no_baseline:
             workers = args.send_workers * args.concurrency
-            baseline, baseline_series = run_baseline(
-                stack, args.recipients, workers, args.timeout * 2
-            )
+            baseline, baseline_series = run_baseline(stack, args.recipients, workers, args.timeout * 2)
         seen = stack.sim.stats()
 
     rate = blazecast["end_to_end_per_second"]
     ratio = None
     if baseline:
-        ratio = round(
-            blazecast["sent_recorded_per_second"] / baseline["sent_recorded_per_second"], 1
-        )
+        ratio = round(blazecast["sent_recorded_per_second"] / baseline["sent_recorded_per_second"], 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     png = RESULTS / "capacity.png"
     plot(blazecast_series, baseline_series, str(png))
@@ -296,14 +271,8 @@ def main() -> None:
         "ratio_sent_recorded_blazecast_to_baseline": ratio,
         "simulator": {
             k: seen[k]
-            for k in (
-                "messages_accepted",
-                "visible_messages",
-                "duplicate_message_ids",
-                "messages_read",
-                "rate_limited_429",
-                "requests",
-            )
+            for k in ("messages_accepted", "visible_messages", "duplicate_message_ids",
+                      "messages_read", "rate_limited_429", "requests")
         },
         "plot": png.name,
         "run_id": str(uuid.uuid4()),

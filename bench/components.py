@@ -110,9 +110,7 @@ def send_path(
     try:
         with database.session() as session:
             if fillfactor is not None:
-                session.execute(
-                    text(f"ALTER TABLE deliveries SET (fillfactor = {int(fillfactor)})")
-                )
+                session.execute(text(f"ALTER TABLE deliveries SET (fillfactor = {int(fillfactor)})"))
             announcement_id = service.create_announcement(
                 session, category="PLAIN_TEXT", content="components bench"
             ).id
@@ -121,11 +119,13 @@ def send_path(
         while True:
             with database.session() as session:
                 planner.claim_plan_lease(session, announcement_id, "bench")
-                page = planner.plan_page(session, announcement_id, page_size=20_000, batch_size=100)
+                page = planner.plan_page(
+                    session, announcement_id, page_size=20_000, batch_size=100
+                )
             if page.finished:
                 break
         with database.session() as session:
-            batch_ids = dispatcher.dispatch(session, high_water=recipients)
+            batch_ids = dispatcher.dispatch(session, pace(recipients))
         transport = make_transport(
             "blaze", keystore, api_url=sim.http_url, blaze_url=sim.blaze_url, timeout=10
         )
@@ -203,14 +203,8 @@ def listener(sim: SimulatorProcess, user_ids: list[str], timeout: float) -> dict
         cpu_before, started = _cpu_seconds(), time.monotonic()
         subprocess.run(
             [
-                sys.executable,
-                "-c",
-                SENDER,
-                str(sim.keystore_path),
-                sim.blaze_url,
-                sim.http_url,
-                str(uuid.uuid4()),
-                *user_ids,
+                sys.executable, "-c", SENDER,
+                str(sim.keystore_path), sim.blaze_url, sim.http_url, str(uuid.uuid4()), *user_ids,
             ],
             cwd=REPO,
             check=True,

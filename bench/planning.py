@@ -42,21 +42,13 @@ def plot(progress: list[tuple[float, int]], rss: list[tuple[float, int]], path_p
     import matplotlib.pyplot as plt
 
     fig, axis = plt.subplots(figsize=(9, 5))
-    axis.plot(
-        [t for t, _ in progress],
-        [n for _, n in progress],
-        color="tab:blue",
-        label="deliveries planned",
-    )
+    axis.plot([t for t, _ in progress], [n for _, n in progress], color="tab:blue",
+              label="deliveries planned")
     axis.set_xlabel("seconds since the announcement was created")
     axis.set_ylabel("deliveries planned")
     memory = axis.twinx()
-    memory.plot(
-        [t for t, _ in rss],
-        [mib(b) for _, b in rss],
-        color="tab:red",
-        label="largest pool process RSS (MiB)",
-    )
+    memory.plot([t for t, _ in rss], [mib(b) for _, b in rss], color="tab:red",
+                label="largest pool process RSS (MiB)")
     memory.set_ylabel("RSS, MiB")
     memory.set_ylim(0, max(mib(b) for _, b in rss) * 1.5)
     lines = axis.get_legend_handles_labels()
@@ -80,9 +72,7 @@ def main() -> None:
     try:
         started_import = time.monotonic()
         bot_id = str(uuid.UUID(int=7, version=4))
-        import_recipients(
-            engines.database_url, make_audience(args.recipients, seed=3).user_ids, bot_id
-        )
+        import_recipients(engines.database_url, make_audience(args.recipients, seed=3).user_ids, bot_id)
         import_seconds = time.monotonic() - started_import
         workdir = engines.home / "run"
         group = ProcessGroup(
@@ -101,14 +91,8 @@ def main() -> None:
         )
         with group:
             group.start(
-                "worker-control",
-                "worker",
-                "-Q",
-                f"{CONTROL_QUEUE},{RECEIPTS_QUEUE}",
-                "-c",
-                "2",
-                "-n",
-                "control@%h",
+                "worker-control", "worker", "-Q", f"{CONTROL_QUEUE},{RECEIPTS_QUEUE}",
+                "-c", "2", "-n", "control@%h",
             )
             group.start("beat", "beat")
             time.sleep(5)  # let the worker boot before the clock starts
@@ -132,9 +116,8 @@ def main() -> None:
                 now = time.monotonic() - created
                 with database.session() as session:
                     row = session.execute(
-                        select(
-                            Announcement.started_at, Announcement.planned, Announcement.total
-                        ).where(Announcement.id == announcement_id)
+                        select(Announcement.started_at, Announcement.planned, Announcement.total)
+                        .where(Announcement.id == announcement_id)
                     ).one()
                 progress.append((round(now, 2), row.total))
                 if started_at is None and row.started_at is not None:
@@ -152,9 +135,7 @@ def main() -> None:
                 select(func.count()).where(Delivery.announcement_id == announcement_id)
             ).scalar_one()
             batches, largest = session.execute(
-                select(func.count(), func.max(Batch.size)).where(
-                    Batch.announcement_id == announcement_id
-                )
+                select(func.count(), func.max(Batch.size)).where(Batch.announcement_id == announcement_id)
             ).one()
     finally:
         database.dispose()

@@ -71,21 +71,15 @@ def plot(
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     top.step(xs, ys, where="post", color="tab:blue", label="accepted by the simulator, per second")
     top.axhline(quota / 60, color="tab:red", linestyle="--", label=f"quota: {quota / 60:,.0f}/s")
-    top.axhline(
-        bucket_rate, color="tab:green", linestyle=":", label=f"bucket rate {bucket_rate:,.1f}/s"
-    )
+    top.axhline(bucket_rate, color="tab:green", linestyle=":", label=f"bucket rate {bucket_rate:,.1f}/s")
     if planned_at is not None:
         top.axvspan(0, planned_at - first, color="0.9", label="planning still running")
     top.set_ylabel("messages per second")
     top.set_ylim(0, quota / 60 * 1.25)
     top.legend(loc="lower center")
     top.set_title("blazecast at the real quota (100,000 messages per minute)")
-    bottom.plot(
-        [s - first for s, _ in rolling],
-        [n for _, n in rolling],
-        color="tab:blue",
-        label="messages in the 60 s ending at that second",
-    )
+    bottom.plot([s - first for s, _ in rolling], [n for _, n in rolling], color="tab:blue",
+                label="messages in the 60 s ending at that second")
     bottom.axhline(quota, color="tab:red", linestyle="--", label=f"quota: {quota:,} per 60 s")
     bottom.set_ylabel("rolling 60 s count")
     bottom.set_xlabel("seconds since the first accepted message")

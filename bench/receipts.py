@@ -62,9 +62,7 @@ def make_buffers(message_ids: list[str], status: str, seed: int) -> list[list[Re
         chunk = items[start : start + window]
         rng.shuffle(chunk)
         items[start : start + window] = chunk
-    return [
-        items[i : i + MAX_RECEIPTS_PER_TASK] for i in range(0, len(items), MAX_RECEIPTS_PER_TASK)
-    ]
+    return [items[i : i + MAX_RECEIPTS_PER_TASK] for i in range(0, len(items), MAX_RECEIPTS_PER_TASK)]
 
 
 def vacuum(database_url: str) -> None:
@@ -111,17 +109,10 @@ def main() -> None:
             )
         while True:
             with database.session() as session:
-                if planner.plan_page(
-                    session, announcement_id, page_size=20_000, batch_size=100
-                ).finished:
+                if planner.plan_page(session, announcement_id, page_size=20_000, batch_size=100).finished:
                     break
         with database.session() as session:
-            message_ids = [
-                str(m)
-                for m in session.execute(
-                    select(Delivery.message_id).order_by(Delivery.id)
-                ).scalars()
-            ]
+            message_ids = [str(m) for m in session.execute(select(Delivery.message_id).order_by(Delivery.id)).scalars()]
         delivered = make_buffers(message_ids, "DELIVERED", seed=1)
         read = make_buffers(message_ids, "READ", seed=2)
         for processes in (1, 2):
@@ -142,18 +133,13 @@ def main() -> None:
             passes = {}
             for name, buffers in (("DELIVERED", delivered), ("READ", read)):
                 applied, seconds = run_pass(engines.database_url, buffers, processes)
-                passes[name] = {
-                    "receipts": applied,
-                    "seconds": round(seconds, 2),
-                    "per_second": round(applied / seconds, 0),
-                }
+                passes[name] = {"receipts": applied, "seconds": round(seconds, 2),
+                                "per_second": round(applied / seconds, 0)}
             with database.session() as session:
                 done = session.get(Announcement, announcement_id)
                 assert done is not None
                 rows_read = session.execute(
-                    select(func.count()).where(
-                        Delivery.announcement_id == announcement_id, Delivery.read_at.is_not(None)
-                    )
+                    select(func.count()).where(Delivery.announcement_id == announcement_id, Delivery.read_at.is_not(None))
                 ).scalar_one()
             total = sum(p["receipts"] for p in passes.values())
             seconds = sum(p["seconds"] for p in passes.values())

@@ -8,7 +8,7 @@ from models.announcements import (
     check_transition,
 )
 from models.base import Base, IllegalTransition
-from models.bots import Bot
+from models.bots import DEFAULT_BOT_NAME, Bot, BotProvider
 from models.deliveries import OPEN_BATCH_STATES, Batch, BatchState, Delivery, DeliveryState
 from models.recipients import Recipient, RecipientStatus
 
@@ -21,7 +21,9 @@ __all__ = [
     "Base",
     "Batch",
     "BatchState",
+    "DEFAULT_BOT_NAME",
     "Bot",
+    "BotProvider",
     "Delivery",
     "DeliveryState",
     "IllegalTransition",

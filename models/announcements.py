@@ -79,6 +79,7 @@ class Announcement(Base):
     __tablename__ = "announcements"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
     category: Mapped[str] = mapped_column(String(32))

@@ -1,4 +1,4 @@
-"""Recipients: the bot's audience, one row per Mixin user."""
+"""Recipients: each bot's audience, one row per (bot, provider user)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, String, Text, Uuid, func, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,7 +41,9 @@ class Recipient(Base):
     __tablename__ = "recipients"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    # The same person on two bots is two recipients.
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     status: Mapped[RecipientStatus] = mapped_column(
         enum_column(RecipientStatus, "recipient_status"),
@@ -48,7 +61,10 @@ class Recipient(Base):
     )
 
     __table_args__ = (
+        UniqueConstraint("bot_id", "user_id", name="uq_recipients_bot_user"),
         Index("ix_recipients_tags", "tags", postgresql_using="gin"),
-        # The planner's keyset scan: active recipients in id order.
-        Index("ix_recipients_active_id", "id", postgresql_where=text("status = 'active'")),
+        # The planner's keyset scan: a bot's active recipients in id order.
+        Index(
+            "ix_recipients_active_id", "bot_id", "id", postgresql_where=text("status = 'active'")
+        ),
     )

@@ -33,7 +33,9 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models import Announcement
+from worker import bots as bot_service
 from worker import progress, recipients
+from worker.bots import BotSummary
 from worker.broadcast import service
 from worker.broadcast.service import Audience, InvalidAnnouncement
 from worker.config import Settings, get_settings
@@ -46,6 +48,7 @@ __all__ = [
     "AnnouncementInfo",
     "Audience",
     "Blazecast",
+    "BotSummary",
     "DatabaseUnavailable",
     "Enqueued",
     "IdempotencyConflict",
@@ -118,11 +121,15 @@ class Blazecast:
         priority: int = 0,
         rate_per_minute: int | None = None,
         key: str | None = None,
+        bot: str | None = None,
     ) -> AnnouncementInfo:
-        """Store a draft: validated, not sent until ``schedule``. ``text`` or ``content``."""
+        """Store a draft: validated, not sent until ``schedule``. ``text`` or ``content``.
+
+        ``bot`` names the bot that sends it; it may be left out while there is one bot."""
         with self.db.session() as session:
             announcement = service.create_announcement(
                 session,
+                **self._sender_of(session, bot),
                 category=category,
                 content=_content(text, content),
                 audience=audience,
@@ -161,6 +168,7 @@ class Blazecast:
         title: str = "",
         priority: int = 0,
         rate_per_minute: int | None = None,
+        bot: str | None = None,
     ) -> Enqueued:
         """Create and schedule in one step, once per ``key``: calling it again returns the same
         announcement (``created=False``) and sends nothing more."""
@@ -183,7 +191,11 @@ class Blazecast:
                 with self.db.session() as session:
                     # The key is set on a row this call inserted, so created=True means exactly
                     # that: the service would hand back a row another caller committed meanwhile.
-                    created = service.create_announcement(session, **arguments)  # type: ignore[arg-type]
+                    created = service.create_announcement(
+                        session,
+                        **self._sender_of(session, bot),
+                        **arguments,  # type: ignore[arg-type]
+                    )
                     created.idempotency_key = key
                     session.flush()
                     return Enqueued(progress.info_of(created), created=True)
@@ -209,11 +221,48 @@ class Blazecast:
         """Stop for good: whoever has not been sent the message yet never will be."""
         return self._act(announcement, service.cancel)
 
-    def import_users(self, path: str | Path, *, max_errors: int = 100) -> ImportReport:
-        """Import a CSV or JSON-lines file of users (see ``worker.recipient_files``), atomically."""
+    def import_users(
+        self, path: str | Path, *, max_errors: int = 100, bot: str | None = None
+    ) -> ImportReport:
+        """Import a CSV or JSON-lines file of users (see ``worker.recipient_files``) as
+        recipients of ``bot``, atomically."""
         source = open_recipient_file(Path(path))
         with self.db.session() as session:
-            return recipients.import_recipients(session, source.rows(), max_errors=max_errors)
+            bot_id = bot_service.resolve_bot(session, self.settings, bot).id
+            return recipients.import_recipients(
+                session, source.rows(), bot_id=bot_id, max_errors=max_errors
+            )
+
+    def add_bot(
+        self,
+        name: str,
+        *,
+        credentials: str,
+        quota_per_minute: int | None = None,
+        transport: str | None = None,
+    ) -> BotSummary:
+        """Add a Mixin bot; ``credentials`` is ``file:<keystore path>`` or ``env:<VARIABLE>``
+        (the key is read to check it, and never stored)."""
+        with self.db.session() as session:
+            bot_service.add_bot(
+                session,
+                self.settings,
+                name=name,
+                credentials=credentials,
+                quota_per_minute=quota_per_minute,
+                transport=transport,
+            )
+            return bot_service.show_bot(session, self.settings, name)
+
+    def bots(self) -> list[BotSummary]:
+        with self.db.session() as session:
+            return bot_service.list_bots(session, self.settings)
+
+    def disable_bot(self, name: str) -> BotSummary:
+        """Disable a bot that has nothing scheduled, sending or paused."""
+        with self.db.session() as session:
+            bot_service.disable_bot(session, name)
+            return bot_service.show_bot(session, self.settings, name)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -235,6 +284,10 @@ class Blazecast:
         return progress.info_of(found) if found is not None else None
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _sender_of(self, session: Any, name: str | None) -> dict[str, Any]:
+        bot = bot_service.resolve_bot(session, self.settings, name)
+        return {"bot_id": bot.id, "provider": bot_service.provider_of(bot, self.settings)}
 
     def _act(self, announcement: AnnouncementRef, action: Any) -> AnnouncementInfo:
         with self.db.session() as session:

@@ -1,4 +1,4 @@
-"""``blazecast listen``: the bot's Blaze connection for everything the provider pushes.
+"""``blazecast listen``: one Blaze connection per Mixin bot for everything the provider pushes.
 
 Receipts (DELIVERED / READ) are buffered and handed in bulk to the ``record_receipts`` task (or, if
 the broker is unreachable, applied directly: Postgres is the truth). Users' messages are handled
@@ -13,17 +13,23 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from models import Bot, BotProvider
+from worker import bots
 from worker.broadcast import incoming, receipts
-from worker.config import Settings
+from worker.config import ConfigError, Settings
 from worker.messaging.errors import MessagingError, Unauthorized
 from worker.messaging.mixin.blaze import BlazeClient
+from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
 from worker.messaging.mixin.payloads import encode_data
+from worker.messaging.mixin.provider import MixinProvider
 from worker.messaging.transport import IncomingMessage, OutgoingMessage, Receipt
-from worker.runtime import Runtime
+from worker.runtime import BotRuntime, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +38,34 @@ MAX_RECEIPTS_PER_TASK = 5_000
 
 
 class Listener:
-    """Buffers pushes from one BlazeClient and flushes them every ``flush_seconds``."""
+    """Buffers pushes from one bot's BlazeClient and flushes them every ``flush_seconds``."""
 
     def __init__(
         self,
         runtime: Runtime,
+        bot: BotRuntime,
         publish_receipts: Callable[[list[list[str]]], None],
         *,
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
+        if not isinstance(bot.provider, MixinProvider):
+            raise ConfigError(f"bot {bot.bot.name}: only Mixin bots push over Blaze")
         self.runtime = runtime
+        self.bot = bot
+        self.provider = bot.provider
         self.publish_receipts = publish_receipts
         self.flush_seconds = flush_seconds
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._receipts: list[list[str]] = []
         self._messages: list[IncomingMessage] = []
-        settings = runtime.settings
         self.client = BlazeClient(
-            runtime.keystore,
-            settings.mixin_blaze_url,
-            settings.mixin_api_url,
+            self.provider.keystore,
+            self.provider.blaze_url,
+            self.provider.api_url,
             on_push=self._on_push,
             subscribe=True,
-            request_timeout=settings.request_timeout,
+            request_timeout=self.provider.timeout,
         )
         self.receipts_seen = 0
 
@@ -111,50 +121,99 @@ class Listener:
         runtime = self.runtime
         try:
             with runtime.db.session() as session:
-                replies = incoming.handle_messages(session, runtime.bot_id, messages)
+                replies = incoming.handle_messages(
+                    session, self.bot.id, self.provider.bot_user_id, messages
+                )
             if replies:
-                runtime.buckets.take([runtime.quota], len(replies), timeout=30)
-                self.client.send_messages([_outgoing(r) for r in replies])
+                runtime.buckets.take([self.bot.quota], len(replies), timeout=30)
+                self.client.send_messages(
+                    [_outgoing(self.provider.bot_user_id, r) for r in replies]
+                )
             self.client.acknowledge([m.message_id for m in messages])
         except MessagingError as error:
             # Not acknowledged: the provider pushes them again after the next connect.
             log.warning("could not answer %d user messages: %s", len(messages), error)
 
 
-def _outgoing(reply: incoming.Reply) -> OutgoingMessage:
+def _outgoing(bot_user_id: str, reply: incoming.Reply) -> OutgoingMessage:
     return OutgoingMessage(
-        conversation_id=reply.conversation_id,
+        # Always the 1:1 conversation of bot and user, whatever conversation they wrote in.
+        conversation_id=unique_conversation_id(bot_user_id, reply.user_id),
         recipient_id=reply.user_id,
-        message_id=reply.message_id,
+        message_id=unique_object_id(reply.in_reply_to, "blazecast-reply"),
         category="PLAIN_TEXT",
         data_base64=encode_data(reply.text.encode()),
     )
 
 
-def run_listener(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM; a 401 ends it with the reason (the bot's sending is halted)."""
-    from worker.broadcast import state
+def run_listener(settings: Settings, bot_names: Sequence[str] = ()) -> None:
+    """Listen for every enabled Mixin bot (or those named) until SIGINT/SIGTERM, one connection
+    and thread each; a 401 halts that bot's sending with the reason and ends its listener."""
     from worker.celery_app import create_app, runtime_of
 
     app = create_app(settings)
     runtime = runtime_of(app)
     record_receipts = app.tasks["blazecast.record_receipts"]
-    listener = Listener(runtime, lambda items: record_receipts.delay(items))
+    with runtime.db.session() as session:
+        chosen = listening_bots(session, settings, bot_names)
+    listeners = [
+        Listener(runtime, runtime.bot(bot_id), lambda items: record_receipts.delay(items))
+        for bot_id in chosen
+    ]
+    stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: listener.stop.set())
+        signal.signal(signum, lambda *_: stop.set())
+    threads = [
+        threading.Thread(
+            target=_listen, args=(runtime, listener), name=f"listen-{listener.bot.bot.name}"
+        )
+        for listener in listeners
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.wait(0.5) and any(t.is_alive() for t in threads):
+            pass
+    finally:
+        for listener in listeners:
+            listener.stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+
+
+def listening_bots(session: Session, settings: Settings, names: Sequence[str]) -> list[int]:
+    """The ids of the Mixin bots to listen for: those named, or every enabled one."""
+    if names:
+        return [bots.resolve_bot(session, settings, name).id for name in names]
+    found = list(
+        session.execute(
+            select(Bot.id).where(Bot.provider == BotProvider.MIXIN, Bot.disabled_at.is_(None))
+        ).scalars()
+    )
+    if not found:
+        found = [bots.resolve_bot(session, settings).id]
+    return found
+
+
+def _listen(runtime: Runtime, listener: Listener) -> None:
+    from worker.broadcast import state
+
+    name = listener.bot.bot.name
     started = time.monotonic()
-    log.info("listening as bot %s on %s", runtime.bot_id, settings.mixin_blaze_url)
+    log.info("listening as bot %s on %s", name, listener.provider.blaze_url)
     try:
         listener.run()
     except Unauthorized as error:
-        import uuid
-
+        log.error("bot %s: the provider refused its key: %s", name, error)
         with runtime.db.session() as session:
-            state.halt_bot(session, uuid.UUID(runtime.bot_id), f"{error.reason}: {error}")
-        raise
+            state.halt_bot(session, listener.bot.id, f"{error.reason}: {error}")
     finally:
         log.info(
             json.dumps(
-                {"receipts": listener.receipts_seen, "seconds": round(time.monotonic() - started)}
+                {
+                    "bot": name,
+                    "receipts": listener.receipts_seen,
+                    "seconds": round(time.monotonic() - started),
+                }
             )
         )

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Boolean, Text
 
 from models import Recipient, RecipientStatus
-from worker.messaging.mixin.ids import unique_conversation_id
 from worker.recipient_files import (
     ImportAborted,
     RecipientRow,
@@ -37,16 +36,16 @@ _TAG_JOIN = "\x1f"
 UPSERT = text(
     """
     WITH input AS (
-        SELECT * FROM unnest(:user_ids, :conversation_ids, :tags, :has_tags, :zones)
-            AS i(user_id, conversation_id, tags, has_tags, time_zone)
+        SELECT * FROM unnest(:user_ids, :tags, :has_tags, :zones)
+            AS i(user_id, tags, has_tags, time_zone)
     ), inserted AS (
-        INSERT INTO recipients (user_id, conversation_id, tags, time_zone)
-        SELECT user_id, conversation_id,
+        INSERT INTO recipients (bot_id, user_id, tags, time_zone)
+        SELECT :bot, user_id,
                CASE WHEN has_tags THEN string_to_array(tags, :sep)::varchar[]
                     ELSE '{}'::varchar[] END,
                time_zone
         FROM input
-        ON CONFLICT (user_id) DO NOTHING
+        ON CONFLICT (bot_id, user_id) DO NOTHING
         RETURNING id
     ), updated AS (
         -- Sees the table as it was before this statement: rows inserted above are not here.
@@ -54,20 +53,17 @@ UPSERT = text(
         SET tags = CASE WHEN i.has_tags THEN string_to_array(i.tags, :sep)::varchar[]
                         ELSE r.tags END,
             time_zone = coalesce(i.time_zone, r.time_zone),
-            conversation_id = coalesce(r.conversation_id, i.conversation_id),
             updated_at = now()
         FROM input i
-        WHERE r.user_id = i.user_id
+        WHERE r.bot_id = :bot AND r.user_id = i.user_id
           AND ((i.has_tags AND r.tags IS DISTINCT FROM string_to_array(i.tags, :sep)::varchar[])
-               OR (i.time_zone IS NOT NULL AND r.time_zone IS DISTINCT FROM i.time_zone)
-               OR (r.conversation_id IS NULL AND i.conversation_id IS NOT NULL))
+               OR (i.time_zone IS NOT NULL AND r.time_zone IS DISTINCT FROM i.time_zone))
         RETURNING r.id
     )
     SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated
     """
 ).bindparams(
     bindparam("user_ids", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("conversation_ids", type_=ARRAY(UUID(as_uuid=True))),
     bindparam("tags", type_=ARRAY(Text)),
     bindparam("has_tags", type_=ARRAY(Boolean)),
     bindparam("zones", type_=ARRAY(Text)),
@@ -106,7 +102,7 @@ def import_recipients(
     session: Session,
     rows: Iterable[RecipientRow | RowError],
     *,
-    bot_id: str | None = None,
+    bot_id: int,
     max_errors: int = DEFAULT_MAX_ERRORS,
     strict: bool = False,
     chunk_rows: int = CHUNK_ROWS,
@@ -115,8 +111,8 @@ def import_recipients(
     """Store ``rows`` in the caller's transaction; bad rows are reported, not stored.
 
     Raises ``ImportAborted`` (and the caller must roll back) when more than ``max_errors`` rows
-    are bad, or on the first bad row when ``strict``. With ``bot_id`` each new recipient also
-    gets its conversation id with the bot. A user named twice takes the later row's values.
+    are bad, or on the first bad row when ``strict``. Recipients belong to bot ``bot_id``. A user
+    named twice takes the later row's values.
     """
     report = ImportReport()
     chunk: dict[uuid.UUID, RecipientRow] = {}
@@ -152,17 +148,12 @@ def _abort_message(report: ImportReport, max_errors: int, strict: bool) -> str:
     )
 
 
-def _store(
-    session: Session, rows: list[RecipientRow], bot_id: str | None, report: ImportReport
-) -> None:
+def _store(session: Session, rows: list[RecipientRow], bot_id: int, report: ImportReport) -> None:
     result = session.execute(
         UPSERT,
         {
+            "bot": bot_id,
             "user_ids": [r.user_id for r in rows],
-            "conversation_ids": [
-                uuid.UUID(unique_conversation_id(bot_id, str(r.user_id))) if bot_id else None
-                for r in rows
-            ],
             "tags": [_TAG_JOIN.join(r.tags) if r.tags is not None else None for r in rows],
             "has_tags": [r.tags is not None for r in rows],
             "zones": [r.time_zone for r in rows],
@@ -176,8 +167,11 @@ def _store(
 # --- looking up and changing recipients ---------------------------------------------------
 
 
-def count_by_status(session: Session) -> dict[RecipientStatus, int]:
-    rows = session.execute(select(Recipient.status, func.count()).group_by(Recipient.status))
+def count_by_status(session: Session, bot_id: int | None = None) -> dict[RecipientStatus, int]:
+    query = select(Recipient.status, func.count()).group_by(Recipient.status)
+    if bot_id is not None:
+        query = query.where(Recipient.bot_id == bot_id)
+    rows = session.execute(query)
     counts = {status: 0 for status in RecipientStatus}
     counts.update({status: int(n) for status, n in rows})
     return counts
@@ -186,13 +180,16 @@ def count_by_status(session: Session) -> dict[RecipientStatus, int]:
 def list_recipients(
     session: Session,
     *,
+    bot_id: int | None = None,
     status: RecipientStatus | None = None,
     tag: str | None = None,
     limit: int = 50,
     after_id: int = 0,
 ) -> tuple[list[Recipient], int]:
-    """A page of recipients in import order, and how many match in all."""
+    """A page of recipients in import order (of one bot, or all), and how many match in all."""
     conditions = [Recipient.id > after_id]
+    if bot_id is not None:
+        conditions.append(Recipient.bot_id == bot_id)
     if status is not None:
         conditions.append(Recipient.status == status)
     if tag is not None:
@@ -206,9 +203,11 @@ def list_recipients(
     return list(page), int(total)
 
 
-def get_recipient(session: Session, user_id: str | uuid.UUID) -> Recipient:
+def get_recipient(session: Session, bot_id: int, user_id: str | uuid.UUID) -> Recipient:
     key = user_id if isinstance(user_id, uuid.UUID) else _uuid(user_id)
-    found = session.execute(select(Recipient).where(Recipient.user_id == key)).scalar_one_or_none()
+    found = session.execute(
+        select(Recipient).where(Recipient.bot_id == bot_id, Recipient.user_id == key)
+    ).scalar_one_or_none()
     if found is None:
         raise UnknownRecipients([str(user_id)])
     return found
@@ -216,6 +215,7 @@ def get_recipient(session: Session, user_id: str | uuid.UUID) -> Recipient:
 
 def set_status(
     session: Session,
+    bot_id: int,
     user_ids: Sequence[str | uuid.UUID],
     status: RecipientStatus,
     reason: str | None,
@@ -226,14 +226,22 @@ def set_status(
     """
     wanted = {u if isinstance(u, uuid.UUID) else _uuid(u) for u in user_ids}
     known = set(
-        session.execute(select(Recipient.user_id).where(Recipient.user_id.in_(wanted))).scalars()
+        session.execute(
+            select(Recipient.user_id).where(
+                Recipient.bot_id == bot_id, Recipient.user_id.in_(wanted)
+            )
+        ).scalars()
     )
     missing = sorted(str(u) for u in wanted - known)
     if missing:
         raise UnknownRecipients(missing)
     changed = session.execute(
         update(Recipient)
-        .where(Recipient.user_id.in_(wanted), Recipient.status != status)
+        .where(
+            Recipient.bot_id == bot_id,
+            Recipient.user_id.in_(wanted),
+            Recipient.status != status,
+        )
         .values(status=status, status_reason=reason)
         .returning(Recipient.id)
     ).all()

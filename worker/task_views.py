@@ -1,8 +1,8 @@
 """What an operator reads of a task in Flower: the keyword arguments that name its work, and a
 result (or exception) that says what came of it.
 
-One place builds both, so that naming one more thing (the bot of an announcement) is one more key
-here, and every task, result and exception shows it.
+One place builds both: every task, result and exception names the batch, its announcement and its
+bot the same way (one more thing to name is one more key here).
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from typing import Any
 from worker.broadcast.sender import BatchResult
 
 
-def send_batch_kwargs(batch_id: int, announcement_id: uuid.UUID | str | None) -> dict[str, Any]:
-    """The keyword arguments of a ``send_batch`` task: the batch and its announcement."""
+def send_batch_kwargs(
+    batch_id: int, announcement_id: uuid.UUID | str | None, bot_id: int | None
+) -> dict[str, Any]:
+    """The keyword arguments of a ``send_batch`` task: the batch, its announcement and bot."""
     return {
         "batch_id": batch_id,
         "announcement_id": None if announcement_id is None else str(announcement_id),
+        "bot_id": bot_id,
     }
 
 
@@ -25,20 +28,27 @@ def batch_summary(batch_id: int, result: BatchResult) -> dict[str, Any]:
     """A batch's result as Flower shows it: what happened, how many went out or failed, and why."""
     summary: dict[str, Any] = {
         "outcome": result.outcome,
-        **send_batch_kwargs(batch_id, result.announcement_id),
+        **send_batch_kwargs(batch_id, result.announcement_id, result.bot_id),
         "sent": result.sent,
         "failed": result.failed,
     }
-    if result.reason:
-        summary["reason"] = result.reason
+    reason = _REASONS.get(result.outcome, "")
+    if result.error:
+        reason = f"{reason}{result.error}"[:300]
+    if reason:
+        summary["reason"] = reason
     if result.retry_in is not None:
         summary["next_attempt_in_seconds"] = round(result.retry_in, 1)
     return summary
 
 
+_REASONS = {"throttled": "waiting for the quota's tokens", "failed": "gave up: "}
+
+
 def describe(summary: dict[str, Any]) -> str:
     parts = [
-        f"batch {summary['batch_id']} of announcement {summary['announcement_id']}",
+        f"batch {summary['batch_id']} of announcement {summary['announcement_id']} "
+        f"(bot {summary['bot_id']})",
         f"{summary['outcome']}: {summary.get('reason', '')}",
         f"sent {summary['sent']}, failed {summary['failed']}",
     ]

@@ -1,17 +1,16 @@
-"""Celery tasks: thin shells that open a session and call one function in ``worker.broadcast``.
+"""Celery tasks: shells that call one step of ``worker.broadcast.pipeline`` (STYLE 2).
 
-Arguments are primitive ids, passed by keyword so that Flower names them (``task_views``). Rows are committed before any message that
-points at them is published (publish after commit). Infrastructure hiccups (Postgres or Redis
-unreachable for a moment) retry the task shortly; everything else is decided by the broadcast
-layer, whose own state in Postgres makes every task safe to run twice.
+Arguments are primitive ids, passed by keyword so that Flower names them (``task_views``). Infrastructure hiccups (Postgres or Redis
+unreachable for a moment) retry the task shortly; everything else is decided by the pipeline,
+whose own state in Postgres makes every task safe to run twice.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -19,7 +18,7 @@ from celery import Task, shared_task
 from celery.exceptions import Retry
 from sqlalchemy.exc import DBAPIError
 
-from worker.broadcast import dispatcher, planner, reaper, receipts
+from worker.broadcast import dispatcher, pipeline, receipts
 from worker.celery_app import runtime_of
 from worker.liveness import safe_record_tick
 from worker.metrics import count_outcome
@@ -30,6 +29,7 @@ from worker.task_views import BatchGaveUp, BatchRetried, batch_summary, describe
 log = logging.getLogger(__name__)
 
 INFRASTRUCTURE_ERRORS = (DBAPIError, redis.RedisError)
+PLAN_ENQUEUED_SECONDS = 30
 
 
 class BlazecastTask(Task):
@@ -48,26 +48,60 @@ class BlazecastTask(Task):
         return runtime_of(self.app)
 
 
-def publish_batches(runtime: Runtime, batch_ids: Iterable[int]) -> None:
-    batch_ids = list(batch_ids)
-    if not batch_ids:
-        return
-    with runtime.db.session() as session:
-        owners = dispatcher.announcements_of(session, batch_ids)
-    for batch_id in batch_ids:
-        kwargs = send_batch_kwargs(batch_id, owners.get(batch_id))
-        send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE)
+class CeleryBroker:
+    """The pipeline's ``Broker``: Celery messages over the runtime's Redis."""
+
+    def __init__(
+        self, runtime: Runtime, known: dict[int, tuple[str | None, int | None]] | None = None
+    ) -> None:
+        self.runtime = runtime
+        # Batches whose announcement and bot are known already (the task's own): not looked up.
+        self.known = dict(known or {})
+
+    def _kwargs(self, batch_ids: Sequence[int]) -> list[dict[str, Any]]:
+        unknown = [b for b in batch_ids if b not in self.known]
+        if unknown:
+            with self.runtime.db.session() as session:
+                for batch_id, (announcement, bot) in dispatcher.owners_of(session, unknown).items():
+                    self.known[batch_id] = (str(announcement), bot)
+        return [send_batch_kwargs(b, *self.known.get(b, (None, None))) for b in batch_ids]
+
+    def publish_batches(self, batch_ids: Sequence[int]) -> None:
+        for kwargs in self._kwargs(batch_ids):
+            send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE)
+
+    def publish_batch_later(self, batch_id: int, seconds: float) -> None:
+        (kwargs,) = self._kwargs([batch_id])
+        send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE, countdown=seconds)
+
+    def publish_plan(self, announcement_id: uuid.UUID) -> None:
+        # One plan task waiting per announcement; the planner's lease is the real guard.
+        key = plan_enqueued_key(str(announcement_id))
+        if self.runtime.redis.set(key, 1, nx=True, ex=PLAN_ENQUEUED_SECONDS):
+            plan_announcement.delay(announcement_id=str(announcement_id))
+
+    def send_queue_empty(self) -> bool:
+        return int(self.runtime.redis.llen(SEND_QUEUE)) == 0
+
+
+def plan_enqueued_key(announcement_id: str) -> str:
+    return f"blazecast:plan-enqueued:{announcement_id}"
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch", throws=(BatchGaveUp,))
 def send_batch(
-    self: BlazecastTask, batch_id: int, announcement_id: str | None = None
+    self: BlazecastTask,
+    batch_id: int,
+    announcement_id: str | None = None,
+    bot_id: int | None = None,
 ) -> dict[str, Any]:
     """Send one batch. In Flower: RETRY after a provider error (the dispatcher re-sends the batch
     from Postgres when due, never a Celery countdown: DESIGN 10), FAILURE once it gave up,
-    otherwise SUCCESS with what happened (sent, throttled, released)."""
-    result = self.runtime.sender.send(batch_id)
-    count_outcome(self.runtime.redis, result.outcome)
+    otherwise SUCCESS with what happened (done, throttled, released)."""
+    runtime = self.runtime
+    broker = CeleryBroker(runtime, {batch_id: (announcement_id, bot_id)})
+    result = pipeline.send(runtime.sender, broker, batch_id)
+    count_outcome(runtime.redis, result.outcome)
     summary = batch_summary(batch_id, result)
     if result.outcome == "retry":
         # Raised, not self.retry(): marks the task retried without publishing it again.
@@ -82,53 +116,24 @@ def tick(self: BlazecastTask) -> None:
     """Every second: start due announcements, get planning going, top up the send queue."""
     runtime = self.runtime
     safe_record_tick(runtime.redis)
-    with runtime.db.session() as session:
-        dispatcher.start_due(session)
-        to_plan = dispatcher.needing_plan(session, plan_ahead=runtime.settings.plan_ahead)
-        batch_ids = dispatcher.dispatch(session, high_water=runtime.settings.queue_high_water)
-    for announcement_id in to_plan:
-        # One plan task at a time per announcement; the planner's lease is the real guard.
-        if runtime.redis.set(plan_enqueued_key(str(announcement_id)), 1, nx=True, ex=30):
-            plan_announcement.delay(announcement_id=str(announcement_id))
-    publish_batches(runtime, batch_ids)
-
-
-def plan_enqueued_key(announcement_id: str) -> str:
-    return f"blazecast:plan-enqueued:{announcement_id}"
+    pipeline.tick(runtime.db, CeleryBroker(runtime), runtime.pipeline_config)
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.plan_announcement")
 def plan_announcement(self: BlazecastTask, announcement_id: str) -> int:
-    """Plan page after page (each its own transaction) until the audience is exhausted or planning
-    is ``plan_ahead`` messages ahead of sending; a later tick plans on as sending catches up."""
+    runtime = self.runtime
+    holder = f"{self.request.hostname}:{self.request.id}"
     try:
-        return _plan(self.runtime, uuid.UUID(announcement_id), self.request)
+        return pipeline.plan(
+            runtime.db,
+            CeleryBroker(runtime),
+            runtime.pipeline_config,
+            uuid.UUID(announcement_id),
+            holder,
+        )
     finally:
         # The next tick may enqueue planning again (once sending has caught up).
-        self.runtime.redis.delete(plan_enqueued_key(announcement_id))
-
-
-def _plan(runtime: Runtime, key: uuid.UUID, request: Any) -> int:
-    planned, holder = 0, f"{request.hostname}:{request.id}"
-    settings = runtime.settings
-    while True:
-        with runtime.db.session() as session:
-            if not planner.claim_plan_lease(session, key, holder):
-                return planned
-            page = planner.plan_page(
-                session, key, page_size=settings.plan_page_size, batch_size=settings.batch_size
-            )
-        planned += page.deliveries
-        if planned == page.deliveries:  # first page: start sending without waiting for a tick
-            with runtime.db.session() as session:
-                batch_ids = dispatcher.dispatch(session, high_water=settings.queue_high_water)
-            publish_batches(runtime, batch_ids)
-        if page.finished:
-            return planned
-        with runtime.db.session() as session:
-            if planner.far_enough_ahead(session, key, settings.plan_ahead):
-                planner.release_plan_lease(session, key, holder)
-                return planned
+        runtime.redis.delete(plan_enqueued_key(announcement_id))
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.record_receipts")
@@ -144,16 +149,6 @@ def record_receipts(self: BlazecastTask, items: list[list[str]]) -> dict[str, in
 def reap(self: BlazecastTask) -> None:
     """Every few seconds: recover expired leases and lost messages; complete finished work."""
     runtime = self.runtime
-    # An empty send queue with batches marked queued means their messages are gone (Redis lost
-    # them): republish at once. Otherwise give queued messages a minute before assuming so.
-    queue_empty = runtime.redis.llen(SEND_QUEUE) == 0
-    wait = runtime.settings.requeue_after_seconds
-    older_than = timedelta(seconds=min(5, wait) if queue_empty else wait)
-    with runtime.db.session() as session:
-        batch_ids = reaper.expired_leases(session)
-        batch_ids += reaper.lost_messages(session, older_than=older_than)
-        reaper.complete_finished(session)
-        reaper.close_abandoned(session)
+    batch_ids = pipeline.reap(runtime.db, CeleryBroker(runtime), runtime.pipeline_config)
     if batch_ids:
         log.info("reaper re-published %d batches", len(batch_ids))
-    publish_batches(runtime, batch_ids)

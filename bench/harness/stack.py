@@ -72,9 +72,7 @@ class BenchStack:
                 return time.monotonic() - started
             dead = [] if allow_dead else self.group.dead()
             if dead:
-                raise RuntimeError(
-                    f"{dead[0].name} exited while waiting for {what}:\n{dead[0].tail()}"
-                )
+                raise RuntimeError(f"{dead[0].name} exited while waiting for {what}:\n{dead[0].tail()}")
             time.sleep(poll)
         logs = "\n".join(f"--- {c.name}\n{c.tail(15)}" for c in self.group.children)
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}\n{logs}")
@@ -85,10 +83,8 @@ class BenchStack:
         expected = self.send_workers + 1  # plus the control/receipts worker
         try:
             self.wait_for(
-                lambda: (
-                    len(app.control.ping(timeout=0.5)) >= expected
-                    and self.sim.stats()["connections_listening"] >= 1
-                ),
+                lambda: len(app.control.ping(timeout=0.5)) >= expected
+                and self.sim.stats()["connections_listening"] >= 1,
                 timeout=timeout,
                 what="the workers and the listener to be ready",
             )

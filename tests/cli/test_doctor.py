@@ -20,7 +20,7 @@ def test_with_nothing_running_doctor_names_the_missing_beat_and_worker(
     assert outcome.exit_code == 1, outcome.stdout
     out = outcome.stdout
     assert "ok       database" in out and "ok       redis" in out
-    assert "BLAZECAST_KEYSTORE is not set" in out
+    assert "BLAZECAST_KEYSTORE: not set" in out
     assert "no beat tick recently (last: never)" in out and "run `blazecast beat`" in out
     assert f"no worker heard from on {SEND_QUEUE} in the last 10 s: nothing will be sent" in out
     assert "announcements may not be sent" in out

@@ -23,7 +23,7 @@ from simulator.identity import BotIdentity
 from tests.cli.conftest import Cli
 from tests.e2e.stack import running_stack
 from tests.environment import engine_env
-from tests.factories import add_announcement, add_recipients
+from tests.factories import add_announcement, add_recipients, default_bot_id
 from tests.integration.broadcast.pipeline import start_and_plan
 from worker.config import Settings
 from worker.db import Database
@@ -137,14 +137,16 @@ def test_sending_workers_count_provider_errors_by_kind(redis_client: redis.Redis
 
 
 def test_a_worker_runtime_sends_through_the_counting_transport(
-    settings: Settings, tmp_path: Path
+    settings: Settings, clean_db: Database, tmp_path: Path
 ) -> None:
     from simulator import SimConfig, Simulator
 
     keystore = Simulator(SimConfig(users=0)).write_keystore(tmp_path / "keystore.json")
     runtime = Runtime(settings.model_copy(update={"keystore": keystore}))
-    assert isinstance(runtime.transport, CountingTransport)
-    assert runtime.sender.transport is runtime.transport
+    with clean_db.session() as session:
+        bot_id = default_bot_id(session)
+    assert isinstance(runtime.bot(bot_id).transport, CountingTransport)
+    assert runtime.sender.bots(bot_id) is runtime.bot(bot_id)
     runtime.close()
 
 

@@ -43,10 +43,14 @@ def test_every_command_explains_itself_with_an_example(cli: Cli) -> None:
 
 
 def test_worker_and_listener_without_a_keystore_fail_in_one_line(cli: Cli) -> None:
-    for args in (("worker", "-Q", "blazecast.send"), ("listen",)):
-        assert cli.fails(*args) == (
-            "error: BLAZECAST_KEYSTORE: not set; point it at the bot's keystore JSON file"
-        )
+    assert cli.fails("worker", "-Q", "blazecast.send") == (
+        "error: BLAZECAST_KEYSTORE: not set; point it at the bot's keystore JSON file, or add "
+        "bots with `blazecast bots add`"
+    )
+    # The listener serves the default bot, which it creates, and then needs its key.
+    assert cli.fails("listen") == (
+        "error: bot default: BLAZECAST_KEYSTORE: not set; point it at the bot's keystore JSON file"
+    )
 
 
 def test_flower_never_starts_without_authentication(cli: Cli) -> None:

@@ -105,9 +105,7 @@ def sigkill_random_workers(ctx: FaultContext) -> None:
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(sorted(pool)[pick - len(whole)], signal.SIGKILL)
-                ctx.note(
-                    f"SIGKILL a pool process of a send worker ({sorted(pool)[pick - len(whole)]})"
-                )
+                ctx.note(f"SIGKILL a pool process of a send worker ({sorted(pool)[pick - len(whole)]})")
 
 
 def restart_redis(ctx: FaultContext) -> None:
@@ -134,7 +132,5 @@ def kill_listener(ctx: FaultContext) -> None:
 def storm_429(ctx: FaultContext) -> None:
     """At 30 %: for 5 s every sending request is answered 429."""
     if ctx.wait_for_progress(0.3):
-        ctx.stack.sim.set_faults(
-            storm={"code": 429, "seconds": 5.0}, seed=ctx.rng.randrange(1 << 30)
-        )
+        ctx.stack.sim.set_faults(storm={"code": 429, "seconds": 5.0}, seed=ctx.rng.randrange(1 << 30))
         ctx.note("429 storm of 5 s")

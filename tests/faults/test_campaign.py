@@ -57,9 +57,7 @@ SCENARIOS = [
         faults={"error_rate": {"500": 0.05}, "drop_reply_rate": 0.01},
         may_resend=True,
     ),
-    Scenario(
-        "storm_429", "every sending request answered 429 for 5 s at 30 %", injectors.storm_429
-    ),
+    Scenario("storm_429", "every sending request answered 429 for 5 s at 30 %", injectors.storm_429),
     Scenario(
         "cut_connections",
         "2 % of sending requests cut mid-batch (half of those batches accepted, half not)",

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Recipient, RecipientStatus
+from models import Bot, BotProvider, Recipient, RecipientStatus
+from tests.factories import default_bot_id
 from worker import recipients
 from worker.db import Database
-from worker.messaging.mixin.ids import unique_conversation_id
 from worker.recipient_files import (
     ImportAborted,
     RecipientRow,
@@ -22,11 +22,10 @@ from worker.recipient_files import (
     read_user_id_list,
 )
 
-BOT = "8a7e1f2c-0d3b-4c5a-9e6f-1a2b3c4d5e6f"
-
 
 def _import(session: Session, path: Path, **kwargs: object) -> recipients.ImportReport:
     source = open_recipient_file(path)
+    kwargs.setdefault("bot_id", default_bot_id(session))
     return recipients.import_recipients(session, source.rows(), **kwargs)  # type: ignore[arg-type]
 
 
@@ -34,22 +33,31 @@ def _count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Recipient)).scalar_one())
 
 
-def test_many_chunks_with_conversation_ids_for_the_bot(db_session: Session, tmp_path: Path) -> None:
+def test_many_chunks_land_on_their_bot(db_session: Session, tmp_path: Path) -> None:
     ids = [str(uuid.uuid4()) for _ in range(2_500)]
     path = tmp_path / "users.csv"
     path.write_text("user_id\n" + "\n".join(ids) + "\n")
     seen: list[int] = []
+    other = Bot(name="other", provider=BotProvider.MIXIN, credentials="env:OTHER_KEYSTORE")
+    db_session.add(other)
+    db_session.flush()
 
     report = _import(
-        db_session, path, bot_id=BOT, chunk_rows=1_000, on_chunk=lambda r: seen.append(r.inserted)
+        db_session,
+        path,
+        bot_id=other.id,
+        chunk_rows=1_000,
+        on_chunk=lambda r: seen.append(r.inserted),
     )
+    again = _import(db_session, path)  # the same people on the default bot are new recipients
 
     assert (report.rows, report.inserted, report.unchanged) == (2_500, 2_500, 0)
     assert seen == [1_000, 2_000, 2_500]  # progress after each stored chunk
-    row = db_session.execute(
-        select(Recipient).where(Recipient.user_id == uuid.UUID(ids[1234]))
+    assert again.inserted == 2_500
+    on_other = db_session.execute(
+        select(func.count()).select_from(Recipient).where(Recipient.bot_id == other.id)
     ).scalar_one()
-    assert str(row.conversation_id) == unique_conversation_id(BOT, ids[1234])
+    assert on_other == 2_500
 
 
 def test_headerless_csv_with_bom_quoted_tags_and_uppercase_ids(
@@ -109,7 +117,7 @@ def test_an_interruption_mid_import_leaves_nothing_behind(clean_db: Database) ->
         raise KeyboardInterrupt  # Ctrl-C after two chunks were written
 
     with pytest.raises(KeyboardInterrupt), clean_db.session() as session:
-        recipients.import_recipients(session, rows())
+        recipients.import_recipients(session, rows(), bot_id=default_bot_id(session))
     with clean_db.session() as session:
         assert _count(session) == 0
 
@@ -121,18 +129,19 @@ def test_reimport_never_resubscribes_and_only_changes_given_fields(
     first = tmp_path / "first.csv"
     first.write_text(f"user_id,tags,time_zone\n{user},a;b,Asia/Tokyo\n")
     _import(db_session, first)
-    recipients.set_status(db_session, [user], RecipientStatus.UNSUBSCRIBED, "sent /stop")
+    bot = default_bot_id(db_session)
+    recipients.set_status(db_session, bot, [user], RecipientStatus.UNSUBSCRIBED, "sent /stop")
     without_fields = tmp_path / "ids.csv"
     without_fields.write_text(f"user_id\n{user}\n")
 
-    report = _import(db_session, without_fields, bot_id=BOT)
+    report = _import(db_session, without_fields)
 
-    assert (report.inserted, report.updated) == (0, 1)  # it only gained its conversation id
+    assert (report.inserted, report.updated) == (0, 0)
     row = db_session.execute(select(Recipient)).scalar_one()
     db_session.refresh(row)
     assert row.status is RecipientStatus.UNSUBSCRIBED and row.status_reason == "sent /stop"
     assert (row.tags, row.time_zone) == (["a", "b"], "Asia/Tokyo")
-    assert _import(db_session, without_fields, bot_id=BOT).unchanged == 1
+    assert _import(db_session, without_fields).unchanged == 1
 
 
 def test_a_list_of_user_ids_names_its_bad_line(tmp_path: Path) -> None:

@@ -49,3 +49,45 @@ def test_check_detects_drift(empty_database: str) -> None:
         conn.commit()
     with pytest.raises(CommandError, match="New upgrade operations detected"):
         migrate.check(empty_database)
+
+
+def test_0004_carries_a_single_bot_deployment_to_the_default_bot(empty_database: str) -> None:
+    migrate.upgrade(empty_database, "0003")
+    halted_bot = "8a7e1f2c-0d3b-4c5a-9e6f-1a2b3c4d5e6f"
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO recipients (user_id) SELECT gen_random_uuid() FROM generate_series(1, 50)"
+        )
+        cursor.execute(
+            "INSERT INTO announcements (id, category, content, audience_kind) "
+            "VALUES (gen_random_uuid(), 'PLAIN_TEXT', '\"hi\"', 'all')"
+        )
+        cursor.execute(
+            "INSERT INTO bots (id, halted_reason, halted_at) VALUES (%s, 'clock skew', now())",
+            (halted_bot,),
+        )
+        conn.commit()
+    migrate.upgrade(empty_database)
+    migrate.check(empty_database)
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, name, provider, credentials, account_id, halted_reason FROM bots"
+        )
+        bots = cursor.fetchall()
+        assert len(bots) == 1
+        bot_id, name, provider, credentials, account, reason = bots[0]
+        assert (name, provider, credentials) == ("default", "mixin", None)
+        assert (account, reason) == (halted_bot, "clock skew")
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE bot_id = %s) FROM recipients", (bot_id,)
+        )
+        assert cursor.fetchone() == (50, 50)
+        cursor.execute("SELECT count(*) FILTER (WHERE bot_id = %s) FROM announcements", (bot_id,))
+        assert cursor.fetchone() == (1,)
+
+
+def test_0004_on_an_empty_deployment_creates_no_bot(empty_database: str) -> None:
+    migrate.upgrade(empty_database)
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM bots")
+        assert cursor.fetchone() == (0,)

@@ -17,11 +17,7 @@ from tests.simulator.conftest import read_keystore
 from tests.simulator.wire_client import BlazeSocket, HttpApi, SocketClosed, b64url, sign_token
 
 UNAUTHORIZED = {"status": 202, "code": 401, "description": "Unauthorized, maybe invalid token."}
-WS_AUTH_ERROR = {
-    "id": "00000000-0000-0000-0000-000000000000",
-    "action": "ERROR",
-    "error": UNAUTHORIZED,
-}
+WS_AUTH_ERROR = {"id": "00000000-0000-0000-0000-000000000000", "action": "ERROR", "error": UNAUTHORIZED}
 
 # The test vector of spec §1.3.
 SPEC_TOKEN = (
@@ -57,9 +53,7 @@ def test_the_spec_test_vector_verifies_and_any_altered_byte_does_not() -> None:
     # The same claims re-serialized with a space: the signature no longer covers these bytes.
     spaced = json.dumps(json.loads(base64.urlsafe_b64decode(claims_b64 + "==")), sort_keys=True)
     with pytest.raises(AuthError, match="bad signature"):
-        verifier.verify(
-            f"Bearer {header}.{b64url(spaced.encode())}.{signature}", SPEC_SIG, now=1_700_000_100
-        )
+        verifier.verify(f"Bearer {header}.{b64url(spaced.encode())}.{signature}", SPEC_SIG, now=1_700_000_100)
 
 
 def test_a_valid_token_reaches_the_api(api: HttpApi, sim: Simulator) -> None:
@@ -83,47 +77,32 @@ def test_bad_signature_is_401_with_server_time(api: HttpApi, keystore: dict[str,
 
 
 def test_unknown_session_or_user_is_401(api: HttpApi, keystore: dict[str, str]) -> None:
-    _refused(
-        api,
-        sign_token(keystore, "GET", "/me", claims={"sid": "33333333-3333-4333-8333-333333333333"}),
-    )
-    _refused(
-        api,
-        sign_token(keystore, "GET", "/me", claims={"uid": "33333333-3333-4333-8333-333333333333"}),
-    )
+    _refused(api, sign_token(keystore, "GET", "/me", claims={"sid": "33333333-3333-4333-8333-333333333333"}))
+    _refused(api, sign_token(keystore, "GET", "/me", claims={"uid": "33333333-3333-4333-8333-333333333333"}))
 
 
 def test_sig_must_cover_method_path_query_and_body(api: HttpApi, keystore: dict[str, str]) -> None:
     _refused(api, sign_token(keystore, "POST", "/me"))
     _refused(api, sign_token(keystore, "GET", "/"))
-    body = json.dumps(
-        [{"message_id": "00000000-0000-4000-8000-000000000000", "status": "READ"}]
-    ).encode()
+    body = json.dumps([{"message_id": "00000000-0000-4000-8000-000000000000", "status": "READ"}]).encode()
     tampered = sign_token(keystore, "POST", "/acknowledgements", body + b" ")
     response = api.request("POST", "/acknowledgements", raw=body, token=tampered)
     assert response.json() == {"error": UNAUTHORIZED}
     # The query string is part of the signed URI (§1.3).
     path = "/messages/status/0?limit=10"
-    assert api.request(
-        "GET", path, token=sign_token(keystore, "GET", "/messages/status/0")
-    ).json() == {"error": UNAUTHORIZED}
+    assert api.request("GET", path, token=sign_token(keystore, "GET", "/messages/status/0")).json() == {
+        "error": UNAUTHORIZED
+    }
     assert api.request("GET", path).status_code == 200
 
 
-def test_expired_token_and_future_iat_are_refused_but_long_exp_is_not(
-    api: HttpApi, keystore: dict[str, str]
-) -> None:
+def test_expired_token_and_future_iat_are_refused_but_long_exp_is_not(api: HttpApi, keystore: dict[str, str]) -> None:
     now = time.time()
     _refused(api, sign_token(keystore, "GET", "/me", iat=now - 100, exp=now - 1))
     _refused(api, sign_token(keystore, "GET", "/me", iat=now + 301 + 5))
     _refused(api, sign_token(keystore, "GET", "/me", drop=("exp",)))
     # Within the five minutes of skew, and a year-long token (the Dart SDK's): both fine.
-    assert (
-        api.request(
-            "GET", "/me", token=sign_token(keystore, "GET", "/me", iat=now + 200)
-        ).status_code
-        == 200
-    )
+    assert api.request("GET", "/me", token=sign_token(keystore, "GET", "/me", iat=now + 200)).status_code == 200
     year = sign_token(keystore, "GET", "/me", iat=now - 3600, exp=now + 365 * 86400)
     assert api.request("GET", "/me", token=year).status_code == 200
 
@@ -136,13 +115,9 @@ def test_strict_iat_refuses_an_old_issue_time(make_sim: Callable[..., Simulator]
     assert sim.stats()["auth_failures"] == {"iat is older than the clock skew (strict mode)": 1}
 
 
-def test_rs512_is_refused_by_default_and_accepted_with_the_option(
-    make_sim: Callable[..., Simulator],
-) -> None:
+def test_rs512_is_refused_by_default_and_accepted_with_the_option(make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim(accept_rs512=True)
-    rsa_keystore = json.loads(
-        sim.write_keystore(sim.keystore_path.with_name("rsa.json"), "rsa").read_text()
-    )
+    rsa_keystore = json.loads(sim.write_keystore(sim.keystore_path.with_name("rsa.json"), "rsa").read_text())
     assert rsa_keystore["private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
     with HttpApi(sim.http_url, rsa_keystore) as api:
         token = sign_token(rsa_keystore, "GET", "/me", alg="RS512")
@@ -152,9 +127,7 @@ def test_rs512_is_refused_by_default_and_accepted_with_the_option(
     with pytest.raises(ValueError, match="no RSA key"):
         default.identities[0].keystore("rsa")
     # An RS512 token from another RSA key, presented to a simulator that does not accept RS512.
-    foreign = dict(
-        rsa_keystore, client_id=default.bot_id, session_id=default.identities[0].session_id
-    )
+    foreign = dict(rsa_keystore, client_id=default.bot_id, session_id=default.identities[0].session_id)
     with HttpApi(default.http_url, foreign) as plain:
         _refused(plain, sign_token(foreign, "GET", "/me", alg="RS512"))
 
@@ -187,9 +160,7 @@ def test_jti_reuse_is_refused_only_when_asked(make_sim: Callable[..., Simulator]
             assert api.request("GET", "/me", token=token).status_code == second_status
 
 
-def test_websocket_with_bad_token_gets_error_frame_then_close(
-    sim: Simulator, keystore: dict[str, str]
-) -> None:
+def test_websocket_with_bad_token_gets_error_frame_then_close(sim: Simulator, keystore: dict[str, str]) -> None:
     expired = sign_token(keystore, iat=time.time() - 7200, exp=time.time() - 3600)
     with BlazeSocket(sim.blaze_url, token=expired) as socket:
         assert socket.receive() == WS_AUTH_ERROR
@@ -201,9 +172,7 @@ def test_websocket_with_bad_token_gets_error_frame_then_close(
     assert sim.stats()["errors_sent"] == {"401": 2}
 
 
-def test_websocket_auth_mode_http_401_refuses_the_upgrade(
-    make_sim: Callable[..., Simulator],
-) -> None:
+def test_websocket_auth_mode_http_401_refuses_the_upgrade(make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim(faults=FaultPlan(ws_auth_mode="http_401"))
     keystore = read_keystore(sim)
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
@@ -212,10 +181,7 @@ def test_websocket_auth_mode_http_401_refuses_the_upgrade(
     assert json.loads(refused.value.resp_body or b"{}") == {"error": UNAUTHORIZED}
     assert "x-server-time" in {k.lower() for k in (refused.value.resp_headers or {})}
     with BlazeSocket(sim.blaze_url, keystore) as good:
-        assert good.call("LIST_PENDING_MESSAGES") == {
-            "id": good.last_id,
-            "action": "LIST_PENDING_MESSAGES",
-        }
+        assert good.call("LIST_PENDING_MESSAGES") == {"id": good.last_id, "action": "LIST_PENDING_MESSAGES"}
 
 
 def test_keys_never_appear_in_reprs(sim: Simulator, keystore: dict[str, str]) -> None:

@@ -30,15 +30,10 @@ def test_subprotocol_is_answered_only_as_offered(
 ) -> None:
     socket = connect(subprotocols=offered)
     assert socket.subprotocol == answered
-    assert socket.call("LIST_PENDING_MESSAGES") == {
-        "id": socket.last_id,
-        "action": "LIST_PENDING_MESSAGES",
-    }
+    assert socket.call("LIST_PENDING_MESSAGES") == {"id": socket.last_id, "action": "LIST_PENDING_MESSAGES"}
 
 
-def test_every_request_gets_one_reply_with_its_id_and_action(
-    connect: Callable[..., BlazeSocket],
-) -> None:
+def test_every_request_gets_one_reply_with_its_id_and_action(connect: Callable[..., BlazeSocket]) -> None:
     socket = connect()
     ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(3)]
     for request_id in ids:
@@ -52,16 +47,10 @@ def test_every_request_gets_one_reply_with_its_id_and_action(
 def test_server_frames_are_binary_gzip(sim: Simulator) -> None:
     keystore = read_keystore(sim)
     ws = websocket.create_connection(
-        sim.blaze_url,
-        header=[f"Authorization: Bearer {sign_token(keystore)}"],
-        subprotocols=["Mixin-Blaze-1"],
+        sim.blaze_url, header=[f"Authorization: Bearer {sign_token(keystore)}"], subprotocols=["Mixin-Blaze-1"]
     )
     try:
-        ws.send_bytes(
-            gzip.compress(
-                b'{"id":"5a7c1a8e-0b7e-4d0e-9a53-3f0f6f0c2b11","action":"LIST_PENDING_MESSAGES"}'
-            )
-        )
+        ws.send_bytes(gzip.compress(b'{"id":"5a7c1a8e-0b7e-4d0e-9a53-3f0f6f0c2b11","action":"LIST_PENDING_MESSAGES"}'))
         opcode, data = ws.recv_data()
         assert opcode == websocket.ABNF.OPCODE_BINARY
         assert data[:2] == b"\x1f\x8b"
@@ -82,9 +71,7 @@ def test_text_frame_closes_the_connection(connect: Callable[..., BlazeSocket]) -
     assert closed.value.code == 1003
 
 
-def test_non_gzip_frame_closes_after_an_error_frame_when_configured(
-    make_sim: Callable[..., Simulator],
-) -> None:
+def test_non_gzip_frame_closes_after_an_error_frame_when_configured(make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim(bad_frame_error_first=True)
     with BlazeSocket(sim.blaze_url, read_keystore(sim)) as socket:
         socket.ws.send_bytes(b'{"id":"x","action":"LIST_PENDING_MESSAGES"}')
@@ -96,9 +83,7 @@ def test_non_gzip_frame_closes_after_an_error_frame_when_configured(
         assert closed.value.code == 1007
 
 
-def test_malformed_envelopes_and_unknown_actions_get_400(
-    connect: Callable[..., BlazeSocket],
-) -> None:
+def test_malformed_envelopes_and_unknown_actions_get_400(connect: Callable[..., BlazeSocket]) -> None:
     socket = connect()
     socket.send({"action": "LIST_PENDING_MESSAGES"})
     missing_id = socket.receive()
@@ -120,13 +105,9 @@ def test_server_sends_pings(make_sim: Callable[..., Simulator]) -> None:
         assert time.monotonic() - started < 2
 
 
-def test_create_plain_messages_needs_a_list(
-    connect: Callable[..., BlazeSocket], sim: Simulator
-) -> None:
+def test_create_plain_messages_needs_a_list(connect: Callable[..., BlazeSocket], sim: Simulator) -> None:
     socket = connect()
-    reply = socket.call(
-        "CREATE_PLAIN_MESSAGES", {"messages": text_message(sim.bot_id, sim.user_ids[0])}
-    )
+    reply = socket.call("CREATE_PLAIN_MESSAGES", {"messages": text_message(sim.bot_id, sim.user_ids[0])})
     assert reply["error"]["code"] == 10002
     assert reply["error"]["extra"]["field"] == "messages"
 

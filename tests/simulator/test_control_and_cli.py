@@ -21,31 +21,14 @@ from tests.simulator.wire_client import BlazeSocket, HttpApi, sign_token, text_m
 
 # The keys other engineers assert on (issue 4).
 DOCUMENTED_STATS_KEYS = {
-    "messages_accepted",
-    "distinct_message_ids",
-    "duplicate_message_ids",
-    "visible_messages",
-    "largest_batch",
-    "largest_body_bytes",
-    "max_rolling_60s",
-    "max_rolling_60s_by_bot",
-    "rate_limited_429",
-    "errors_sent",
-    "receipts_sent",
-    "messages_delivered",
-    "messages_read",
-    "accepted_per_second",
-    "requests",
-    "forbidden_403",
+    "messages_accepted", "distinct_message_ids", "duplicate_message_ids", "visible_messages", "largest_batch",
+    "largest_body_bytes", "max_rolling_60s", "max_rolling_60s_by_bot", "rate_limited_429", "errors_sent",
+    "receipts_sent", "messages_delivered", "messages_read", "accepted_per_second", "requests", "forbidden_403",
 }
 
 
-def test_stats_over_http_match_the_python_api(
-    connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator
-) -> None:
-    connect().call(
-        "CREATE_PLAIN_MESSAGES", {"messages": [text_message(sim.bot_id, sim.user_ids[0])]}
-    )
+def test_stats_over_http_match_the_python_api(connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator) -> None:
+    connect().call("CREATE_PLAIN_MESSAGES", {"messages": [text_message(sim.bot_id, sim.user_ids[0])]})
     api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[1])])
     deadline = time.monotonic() + 5
     while sim.stats()["messages_read"] < 2 and time.monotonic() < deadline:
@@ -65,11 +48,7 @@ def test_reset_clears_counters_but_not_idempotency(api: HttpApi, sim: Simulator)
     api.request("POST", "/messages", [message])
     assert requests.post(f"{sim.http_url}/_sim/reset", timeout=5).json() == {"reset": True}
     stats = sim.stats()
-    assert (stats["messages_accepted"], stats["max_rolling_60s"], stats["requests"]["http"]) == (
-        0,
-        0,
-        0,
-    )
+    assert (stats["messages_accepted"], stats["max_rolling_60s"], stats["requests"]["http"]) == (0, 0, 0)
     api.request("POST", "/messages", [message])
     stats = sim.stats()
     assert (stats["duplicate_message_ids"], stats["visible_messages"]) == (1, 0)
@@ -94,33 +73,15 @@ def test_users_file_with_traits(make_sim: Callable[..., Simulator], tmp_path: Pa
         "965e5c6e-434c-3fa9-b780-c50f43cd955c,\n"
     )
     sim = make_sim(users_file=users)
-    assert sim.user_ids == [
-        "d1e9ec7e-199d-4578-91a0-a69d9a7ba048",
-        "965e5c6e-434c-3fa9-b780-c50f43cd955c",
-    ]
+    assert sim.user_ids == ["d1e9ec7e-199d-4578-91a0-a69d9a7ba048", "965e5c6e-434c-3fa9-b780-c50f43cd955c"]
     with HttpApi(sim.http_url, read_keystore(sim)) as api:
-        assert (
-            api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json()[
-                "error"
-            ]["code"]
-            == 403
-        )
-        assert (
-            api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[1])]).json()
-            == {}
-        )
-    assert (
-        requests.get(f"{sim.http_url}/_sim/users/{sim.user_ids[0]}", timeout=5).json()["blocked"]
-        is True
-    )
+        assert api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json()["error"]["code"] == 403
+        assert api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[1])]).json() == {}
+    assert requests.get(f"{sim.http_url}/_sim/users/{sim.user_ids[0]}", timeout=5).json()["blocked"] is True
 
 
 def test_same_seed_same_bot_and_users(make_sim: Callable[..., Simulator]) -> None:
-    first, second, other = (
-        make_sim(seed=5, users=3),
-        make_sim(seed=5, users=3),
-        make_sim(seed=6, users=3),
-    )
+    first, second, other = make_sim(seed=5, users=3), make_sim(seed=5, users=3), make_sim(seed=6, users=3)
     assert (first.bot_id, first.user_ids) == (second.bot_id, second.user_ids)
     assert first.bot_id != other.bot_id and first.user_ids != other.user_ids
 
@@ -128,37 +89,19 @@ def test_same_seed_same_bot_and_users(make_sim: Callable[..., Simulator]) -> Non
 def test_help_shows_an_example() -> None:
     result = CliRunner().invoke(simulator_command, ["--help"])
     assert result.exit_code == 0
-    assert (
-        "Example" in result.output
-        and "--users-out" in result.output
-        and "--faults" in result.output
-    )
+    assert "Example" in result.output and "--users-out" in result.output and "--faults" in result.output
 
 
 def test_bad_fault_spec_is_one_clear_error() -> None:
-    result = CliRunner().invoke(
-        simulator_command, ["--port", "0", "--faults", '{"error_rate": {"500": 3}}']
-    )
+    result = CliRunner().invoke(simulator_command, ["--port", "0", "--faults", '{"error_rate": {"500": 3}}'])
     assert result.exit_code == 2
     assert "error_rate.500 must be between 0 and 1" in result.output
 
 
 def test_command_prints_urls_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     keystore_path, users_path = tmp_path / "keys" / "keystore.json", tmp_path / "users.csv"
-    command = [
-        sys.executable,
-        "-m",
-        "simulator",
-        "--port",
-        "0",
-        "--users",
-        "7",
-        "--fast",
-        "--keystore-out",
-        str(keystore_path),
-        "--users-out",
-        str(users_path),
-    ]
+    command = [sys.executable, "-m", "simulator", "--port", "0", "--users", "7", "--fast",
+               "--keystore-out", str(keystore_path), "--users-out", str(users_path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

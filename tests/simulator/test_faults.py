@@ -16,9 +16,7 @@ from tests.simulator.conftest import read_keystore
 from tests.simulator.wire_client import BlazeSocket, HttpApi, SocketClosed, text_message
 
 
-@pytest.mark.parametrize(
-    ("code", "status"), [(500, 500), (7000, 500), (7001, 500), (403, 202), (20140, 202)]
-)
+@pytest.mark.parametrize(("code", "status"), [(500, 500), (7000, 500), (7001, 500), (403, 202), (20140, 202)])
 def test_error_replies_by_code_accept_nothing(
     connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator, code: int, status: int
 ) -> None:
@@ -35,16 +33,13 @@ def test_error_replies_by_code_accept_nothing(
 def test_error_rate_is_roughly_the_rate_asked_for(api: HttpApi, sim: Simulator) -> None:
     sim.set_faults(error_rate={"500": 0.3}, seed=7)
     outcomes = [
-        api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).status_code
-        for _ in range(100)
+        api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).status_code for _ in range(100)
     ]
     assert 15 <= outcomes.count(500) <= 45
     assert sim.stats()["visible_messages"] == outcomes.count(200)
 
 
-def test_dropped_reply_is_accepted_and_the_retry_hits_idempotency(
-    connect: Callable[..., BlazeSocket], sim: Simulator
-) -> None:
+def test_dropped_reply_is_accepted_and_the_retry_hits_idempotency(connect: Callable[..., BlazeSocket], sim: Simulator) -> None:
     socket = connect()
     message = text_message(sim.bot_id, sim.user_ids[0])
     sim.set_faults(drop_reply_rate=1.0)
@@ -53,11 +48,7 @@ def test_dropped_reply_is_accepted_and_the_retry_hits_idempotency(
     sim.set_faults()
     assert "error" not in socket.call("CREATE_PLAIN_MESSAGES", {"messages": [message]})
     stats = sim.stats()
-    assert (
-        stats["visible_messages"],
-        stats["duplicate_message_ids"],
-        stats["replies_dropped"],
-    ) == (1, 1, 1)
+    assert (stats["visible_messages"], stats["duplicate_message_ids"], stats["replies_dropped"]) == (1, 1, 1)
 
 
 def test_dropped_http_reply_holds_then_closes(api: HttpApi, sim: Simulator) -> None:
@@ -69,35 +60,24 @@ def test_dropped_http_reply_holds_then_closes(api: HttpApi, sim: Simulator) -> N
     assert sim.stats()["visible_messages"] == 1
 
 
-def test_slow_reply_arrives_late(
-    connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator
-) -> None:
+def test_slow_reply_arrives_late(connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator) -> None:
     sim.set_faults(slow_reply_rate=1.0, slow_reply_seconds=0.4)
     socket = connect()
     started = time.monotonic()
     assert "error" not in socket.call("CREATE_MESSAGE", text_message(sim.bot_id, sim.user_ids[0]))
     assert time.monotonic() - started >= 0.4
     started = time.monotonic()
-    assert (
-        api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json() == {}
-    )
+    assert api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json() == {}
     assert time.monotonic() - started >= 0.4
     assert sim.stats()["replies_slowed"] == 2
 
 
 @pytest.mark.parametrize("accepted", [True, False])
-def test_cut_connection_mid_batch(
-    connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator, accepted: bool
-) -> None:
+def test_cut_connection_mid_batch(connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator, accepted: bool) -> None:
     sim.set_faults(cut_connection_rate=1.0, cut_accept_rate=1.0 if accepted else 0.0)
     socket = connect()
-    socket.send(
-        {
-            "id": "5a7c1a8e-0b7e-4d0e-9a53-3f0f6f0c2b11",
-            "action": "CREATE_PLAIN_MESSAGES",
-            "params": {"messages": [text_message(sim.bot_id, sim.user_ids[0])]},
-        }
-    )
+    socket.send({"id": "5a7c1a8e-0b7e-4d0e-9a53-3f0f6f0c2b11", "action": "CREATE_PLAIN_MESSAGES",
+                 "params": {"messages": [text_message(sim.bot_id, sim.user_ids[0])]}})
     with pytest.raises((SocketClosed, websocket.WebSocketException, ConnectionError)):
         socket.receive()
     with pytest.raises(requests.ConnectionError):
@@ -121,29 +101,16 @@ def test_bare_http_500_is_not_json(api: HttpApi, sim: Simulator) -> None:
 def test_a_storm_fails_every_send_for_its_duration(make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim(faults=FaultPlan(storm=Storm(code=429, seconds=0.5)))
     with HttpApi(sim.http_url, read_keystore(sim)) as api:
-        assert (
-            api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json()[
-                "error"
-            ]["code"]
-            == 429
-        )
+        assert api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json()["error"]["code"] == 429
         time.sleep(0.6)
-        assert (
-            api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json()
-            == {}
-        )
+        assert api.request("POST", "/messages", [text_message(sim.bot_id, sim.user_ids[0])]).json() == {}
     assert sim.stats()["faults_injected"] == {"error_429": 1}
 
 
 def test_control_endpoint_sets_validates_and_clears_faults(sim: Simulator) -> None:
     url = f"{sim.http_url}/_sim/faults"
-    plan = {
-        "error_rate": {"500": 0.05, "7000": 0.01},
-        "drop_reply_rate": 0.01,
-        "storm": {"code": 429, "seconds": 3},
-        "ws_auth_mode": "http_401",
-        "seed": 3,
-    }
+    plan = {"error_rate": {"500": 0.05, "7000": 0.01}, "drop_reply_rate": 0.01, "storm": {"code": 429, "seconds": 3},
+            "ws_auth_mode": "http_401", "seed": 3}
     shown = requests.post(url, json=plan, timeout=5).json()
     assert shown["error_rate"] == {"500": 0.05, "7000": 0.01}
     assert shown["storm"] == {"code": 429, "seconds": 3.0} and shown["ws_auth_mode"] == "http_401"

@@ -15,9 +15,7 @@ from tests.simulator.wire_client import BlazeSocket, HttpApi, text_message
 
 
 def _batch(sim: Simulator, count: int, text: str = "hello") -> list[dict[str, str]]:
-    return [
-        text_message(sim.bot_id, sim.user_ids[i % len(sim.user_ids)], text) for i in range(count)
-    ]
+    return [text_message(sim.bot_id, sim.user_ids[i % len(sim.user_ids)], text) for i in range(count)]
 
 
 def test_100_messages_pass_and_101_are_refused_on_both_transports(
@@ -36,9 +34,7 @@ def test_100_messages_pass_and_101_are_refused_on_both_transports(
     assert stats["largest_batch"] == 101  # what was seen, refused or not
 
 
-def test_body_over_128_kb_is_refused(
-    connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator
-) -> None:
+def test_body_over_128_kb_is_refused(connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator) -> None:
     big_text = "x" * 1400  # ~1.9 KB per message once base64 and JSON are added
     batch = _batch(sim, 70, big_text)
     error = api.request("POST", "/messages", batch).json()["error"]
@@ -55,22 +51,13 @@ def test_body_over_128_kb_is_refused(
     assert stats["messages_accepted"] == 35 and stats["largest_body_bytes"] > 128 * 1024
 
 
-def test_quota_counts_messages_across_transports_and_answers_429(
-    make_sim: Callable[..., Simulator],
-) -> None:
+def test_quota_counts_messages_across_transports_and_answers_429(make_sim: Callable[..., Simulator]) -> None:
     sim = make_sim(quota_per_minute=150, quota_window_seconds=1.0)
-    with (
-        HttpApi(sim.http_url, read_keystore(sim)) as api,
-        BlazeSocket(sim.blaze_url, read_keystore(sim)) as socket,
-    ):
+    with HttpApi(sim.http_url, read_keystore(sim)) as api, BlazeSocket(sim.blaze_url, read_keystore(sim)) as socket:
         assert "error" not in socket.call("CREATE_PLAIN_MESSAGES", {"messages": _batch(sim, 100)})
         # 100 + 60 > 150: the HTTP batch is refused as a whole, and not counted.
         error = api.request("POST", "/messages", _batch(sim, 60)).json()["error"]
-        assert (error["status"], error["code"], error["description"]) == (
-            202,
-            429,
-            "Too Many Requests.",
-        )
+        assert (error["status"], error["code"], error["description"]) == (202, 429, "Too Many Requests.")
         assert api.request("POST", "/messages", _batch(sim, 50)).json() == {}
         reply = socket.call("CREATE_MESSAGE", _batch(sim, 1)[0])
         assert reply["error"]["code"] == 429
@@ -92,11 +79,7 @@ def test_duplicates_count_toward_the_quota(make_sim: Callable[..., Simulator]) -
         assert api.request("POST", "/messages", batch).json()["error"]["code"] == 429
         assert api.request("POST", "/messages", batch[:4]).json() == {}
     stats = sim.stats()
-    assert (
-        stats["messages_accepted"],
-        stats["duplicate_message_ids"],
-        stats["visible_messages"],
-    ) == (10, 4, 6)
+    assert (stats["messages_accepted"], stats["duplicate_message_ids"], stats["visible_messages"]) == (10, 4, 6)
 
 
 def test_quota_is_per_bot(make_sim: Callable[..., Simulator]) -> None:

@@ -20,18 +20,8 @@ RECEIPT = "ACKNOWLEDGE_MESSAGE_RECEIPT"
 RFC3339_NS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
 # The key order of the TRACE2019 frame (spec §3.5).
 RECEIPT_DATA_KEYS = [
-    "type",
-    "representative_id",
-    "quote_message_id",
-    "conversation_id",
-    "user_id",
-    "message_id",
-    "category",
-    "data",
-    "status",
-    "source",
-    "created_at",
-    "updated_at",
+    "type", "representative_id", "quote_message_id", "conversation_id", "user_id", "message_id",
+    "category", "data", "status", "source", "created_at", "updated_at",
 ]
 
 
@@ -97,20 +87,13 @@ def test_a_repeated_message_id_is_success_without_a_second_delivery(
     first = connect().call("CREATE_MESSAGE", message)
     listener.pushes(RECEIPT, 2)
     again = connect().call("CREATE_MESSAGE", message)
-    assert (
-        again["data"]["status"] == "SENT"
-        and again["data"]["created_at"] == first["data"]["created_at"]
-    )
+    assert again["data"]["status"] == "SENT" and again["data"]["created_at"] == first["data"]["created_at"]
     assert api.request("POST", "/messages", [message, message]).json() == {}
     with pytest.raises(websocket.WebSocketTimeoutException):
         listener.receive(timeout=0.5)  # no new receipts for re-sends
     stats = sim.stats()
     assert stats["messages_accepted"] == 4
-    assert (
-        stats["distinct_message_ids"],
-        stats["duplicate_message_ids"],
-        stats["visible_messages"],
-    ) == (1, 3, 1)
+    assert (stats["distinct_message_ids"], stats["duplicate_message_ids"], stats["visible_messages"]) == (1, 3, 1)
     state = sim.message(message["message_id"])
     assert state is not None and state["times_sent"] == 4
 
@@ -119,10 +102,7 @@ def test_conflicting_reuse_is_10002_unless_accepted(make_sim: Callable[..., Simu
     for mode, expected in (("reject", 10002), ("accept", None)):
         sim = make_sim(conflicting_reuse=mode)
         first = text_message(sim.bot_id, sim.user_ids[0], "one")
-        second = {
-            **text_message(sim.bot_id, sim.user_ids[0], "two"),
-            "message_id": first["message_id"],
-        }
+        second = {**text_message(sim.bot_id, sim.user_ids[0], "two"), "message_id": first["message_id"]}
         with HttpApi(sim.http_url, read_keystore(sim)) as api:
             assert api.request("POST", "/messages", [first]).json() == {}
             body = api.request("POST", "/messages", [second]).json()
@@ -130,16 +110,11 @@ def test_conflicting_reuse_is_10002_unless_accepted(make_sim: Callable[..., Simu
             assert body == {}
             assert sim.stats()["conflicting_message_ids"] == 1
         else:
-            assert (
-                body["error"]["code"] == expected
-                and body["error"]["extra"]["field"] == "message_id"
-            )
+            assert body["error"]["code"] == expected and body["error"]["extra"]["field"] == "message_id"
         assert sim.stats()["visible_messages"] == 1
 
 
-def test_receipts_without_a_listener_are_dropped_or_queued(
-    make_sim: Callable[..., Simulator],
-) -> None:
+def test_receipts_without_a_listener_are_dropped_or_queued(make_sim: Callable[..., Simulator]) -> None:
     for queue in (False, True):
         sim = make_sim(queue_receipts_offline=queue)
         message = text_message(sim.bot_id, sim.user_ids[0])
@@ -151,22 +126,15 @@ def test_receipts_without_a_listener_are_dropped_or_queued(
         with BlazeSocket(sim.blaze_url, read_keystore(sim)) as listener:
             listener.call("LIST_PENDING_MESSAGES")
             if queue:
-                assert [p["data"]["status"] for p in listener.pushes(RECEIPT, 2)] == [
-                    "DELIVERED",
-                    "READ",
-                ]
+                assert [p["data"]["status"] for p in listener.pushes(RECEIPT, 2)] == ["DELIVERED", "READ"]
             else:
                 with pytest.raises(websocket.WebSocketTimeoutException):
                     listener.receive(timeout=0.3)
         stats = sim.stats()
-        assert (stats["receipts_queued"], stats["receipts_dropped"]) == (
-            (2, 0) if queue else (0, 2)
-        )
+        assert (stats["receipts_queued"], stats["receipts_dropped"]) == ((2, 0) if queue else (0, 2))
 
 
-def test_several_devices_duplicates_and_read_before_delivered(
-    make_sim: Callable[..., Simulator],
-) -> None:
+def test_several_devices_duplicates_and_read_before_delivered(make_sim: Callable[..., Simulator]) -> None:
     behaviour = UserBehaviour.fast(multi_device_fraction=1.0, max_devices=2, out_of_order_rate=1.0)
     sim = make_sim(behaviour=behaviour, users=5)
     with BlazeSocket(sim.blaze_url, read_keystore(sim)) as listener:
@@ -188,9 +156,7 @@ def test_several_devices_duplicates_and_read_before_delivered(
 
 
 def test_never_readers_and_offline_devices(make_sim: Callable[..., Simulator]) -> None:
-    behaviour = UserBehaviour.fast(
-        never_read_fraction=1.0, offline_fraction=1.0, offline_median=0.3
-    )
+    behaviour = UserBehaviour.fast(never_read_fraction=1.0, offline_fraction=1.0, offline_median=0.3)
     before_start = time.monotonic()
     sim = make_sim(behaviour=behaviour, users=3)
     online_after = sim.population.users[sim.user_ids[0]].online_after
@@ -206,9 +172,7 @@ def test_never_readers_and_offline_devices(make_sim: Callable[..., Simulator]) -
     assert sim.stats()["messages_read"] == 0
 
 
-def test_each_push_goes_to_one_of_several_listeners(
-    connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator
-) -> None:
+def test_each_push_goes_to_one_of_several_listeners(connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator) -> None:
     first, second = _listener(connect), _listener(connect)
     batch = [text_message(sim.bot_id, user) for user in sim.user_ids[:10]]
     assert api.request("POST", "/messages", batch).json() == {}
@@ -222,17 +186,11 @@ def test_each_push_goes_to_one_of_several_listeners(
             while True:
                 received.append(socket.receive(timeout=0.3))
         per_socket.append(len(received) - sum(per_socket))
-    assert (
-        len({(p["data"]["message_id"], p["data"]["status"]) for p in received})
-        == len(received)
-        == 20
-    )
+    assert len({(p["data"]["message_id"], p["data"]["status"]) for p in received}) == len(received) == 20
     assert per_socket == [10, 10]  # in turn
 
 
-def test_status_catch_up_over_http(
-    connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator
-) -> None:
+def test_status_catch_up_over_http(connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator) -> None:
     before = time.time_ns()
     message = text_message(sim.bot_id, sim.user_ids[0])
     assert api.request("POST", "/messages", [message]).json() == {}

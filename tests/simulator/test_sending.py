@@ -19,9 +19,7 @@ from tests.simulator.wire_client import (
 )
 
 
-def test_create_message_reply_is_a_status_only_view(
-    connect: Callable[..., BlazeSocket], sim: Simulator
-) -> None:
+def test_create_message_reply_is_a_status_only_view(connect: Callable[..., BlazeSocket], sim: Simulator) -> None:
     message = text_message(sim.bot_id, sim.user_ids[0], "Hello 👋")
     reply = connect().call("CREATE_MESSAGE", message)
     data = reply["data"]
@@ -38,14 +36,10 @@ def test_create_message_reply_is_a_status_only_view(
         "status": "SENT",
         "source": "CREATE_MESSAGE",
     }
-    assert data["created_at"].endswith("Z") and len(data["created_at"]) == len(
-        "2019-01-10T03:44:22.540536153Z"
-    )
+    assert data["created_at"].endswith("Z") and len(data["created_at"]) == len("2019-01-10T03:44:22.540536153Z")
 
 
-def test_create_plain_messages_reply_is_bare(
-    connect: Callable[..., BlazeSocket], sim: Simulator
-) -> None:
+def test_create_plain_messages_reply_is_bare(connect: Callable[..., BlazeSocket], sim: Simulator) -> None:
     socket = connect()
     messages = [text_message(sim.bot_id, user) for user in sim.user_ids[:3]]
     assert socket.call("CREATE_PLAIN_MESSAGES", {"messages": messages}) == {
@@ -90,13 +84,9 @@ def test_payload_in_either_field_and_any_base64_flavour(
     assert (stats["distinct_message_ids"], stats["duplicate_message_ids"]) == (1, 1)
 
 
-def test_data_base64_wins_over_data_and_empty_optionals_are_absent(
-    api: HttpApi, sim: Simulator
-) -> None:
+def test_data_base64_wins_over_data_and_empty_optionals_are_absent(api: HttpApi, sim: Simulator) -> None:
     message = text_message(sim.bot_id, sim.user_ids[0])
-    message.update(
-        data="!!! not base64", representative_id="", quote_message_id="", recipient_id=""
-    )
+    message.update(data="!!! not base64", representative_id="", quote_message_id="", recipient_id="")
     assert api.request("POST", "/messages", [message]).json() == {}
     # recipient_id "" was inferred from the CONTACT conversation.
     assert sim.message(message["message_id"])["recipient_id"] == sim.user_ids[0]  # type: ignore[index]
@@ -169,29 +159,16 @@ def test_conversation_must_exist_and_match(make_sim: Callable[..., Simulator]) -
         created = api.request("POST", "/conversations", conversation).json()["data"]
         assert created["conversation_id"] == conversation["conversation_id"]
         assert {p["user_id"] for p in created["participants"]} == {sim.bot_id, stranger}
-        assert (
-            api.request("POST", "/conversations", conversation).json()["data"] == created
-        )  # idempotent
-        assert (
-            api.request("GET", f"/conversations/{created['conversation_id']}").json()["data"]
-            == created
-        )
+        assert api.request("POST", "/conversations", conversation).json()["data"] == created  # idempotent
+        assert api.request("GET", f"/conversations/{created['conversation_id']}").json()["data"] == created
         assert api.request("POST", "/messages", [message]).json() == {}
         # A conversation id that is not UniqueConversationId(bot, recipient) is named as the culprit.
-        wrong = {
-            **text_message(sim.bot_id, other),
-            "conversation_id": unique_conversation_id(stranger, other),
-        }
-        assert (
-            _error(api.request("POST", "/messages", [wrong]).json())["extra"]["field"]
-            == "conversation_id"
-        )
+        wrong = {**text_message(sim.bot_id, other), "conversation_id": unique_conversation_id(stranger, other)}
+        assert _error(api.request("POST", "/messages", [wrong]).json())["extra"]["field"] == "conversation_id"
         # An existing conversation of another user does not take a different recipient.
         mixed = {**text_message(sim.bot_id, other), "conversation_id": created["conversation_id"]}
         assert _error(api.request("POST", "/messages", [mixed]).json())["code"] == 403
-        missing = api.request(
-            "GET", f"/conversations/{unique_conversation_id(sim.bot_id, other)}"
-        ).json()
+        missing = api.request("GET", f"/conversations/{unique_conversation_id(sim.bot_id, other)}").json()
         assert _error(missing)["code"] == 404
 
 
@@ -199,12 +176,7 @@ def test_plain_batch_refuses_app_categories_that_http_accepts(
     connect: Callable[..., BlazeSocket], api: HttpApi, sim: Simulator
 ) -> None:
     button = {"label": "Open", "color": "#0A0B0C", "action": "https://example.com"}
-    card = {
-        "app_id": sim.bot_id,
-        "title": "News",
-        "description": "Read the announcement",
-        "actions": [button],
-    }
+    card = {"app_id": sim.bot_id, "title": "News", "description": "Read the announcement", "actions": [button]}
     message = json_message(sim.bot_id, sim.user_ids[0], "APP_CARD", card)
     reply = connect().call("CREATE_PLAIN_MESSAGES", {"messages": [message]})
     assert reply["error"]["code"] == 10002 and reply["error"]["extra"]["field"] == "category"

@@ -18,9 +18,7 @@ from tests.simulator.wire_client import BlazeSocket, HttpApi, text_message, uniq
 PUSH = "CREATE_MESSAGE"
 
 
-def test_a_user_message_is_pushed_live_in_the_documented_shape(
-    connect: Callable[..., BlazeSocket], sim: Simulator
-) -> None:
+def test_a_user_message_is_pushed_live_in_the_documented_shape(connect: Callable[..., BlazeSocket], sim: Simulator) -> None:
     listener = connect()
     listener.call("LIST_PENDING_MESSAGES")
     user = sim.user_ids[0]
@@ -29,11 +27,7 @@ def test_a_user_message_is_pushed_live_in_the_documented_shape(
     data = push["data"]
     assert push["id"] != created["message_id"]
     assert data["source"] == "CREATE_MESSAGE"
-    assert (data["user_id"], data["message_id"], data["category"]) == (
-        user,
-        created["message_id"],
-        "PLAIN_TEXT",
-    )
+    assert (data["user_id"], data["message_id"], data["category"]) == (user, created["message_id"], "PLAIN_TEXT")
     assert data["conversation_id"] == unique_conversation_id(sim.bot_id, user)
     assert base64.b64decode(data["data"]) == b"/stop"  # std, padded
     assert data["data_base64"] == base64.urlsafe_b64encode(b"/stop").rstrip(b"=").decode()
@@ -49,25 +43,17 @@ def test_unacknowledged_messages_are_replayed_in_order_until_acked(sim: Simulato
         with BlazeSocket(sim.blaze_url, keystore) as socket:
             socket.call("LIST_PENDING_MESSAGES")
             pushes = socket.pushes(PUSH, 2)
-        assert [p["data"]["message_id"] for p in pushes] == [
-            first["message_id"],
-            second["message_id"],
-        ]
+        assert [p["data"]["message_id"] for p in pushes] == [first["message_id"], second["message_id"]]
         assert {p["data"]["source"] for p in pushes} == {"LIST_PENDING_MESSAGES"}
     with BlazeSocket(sim.blaze_url, keystore) as socket:
         socket.call("LIST_PENDING_MESSAGES")
         socket.pushes(PUSH, 2)
-        ack = socket.call(
-            "ACKNOWLEDGE_MESSAGE_RECEIPT", {"message_id": first["message_id"], "status": "READ"}
-        )
+        ack = socket.call("ACKNOWLEDGE_MESSAGE_RECEIPT", {"message_id": first["message_id"], "status": "READ"})
         assert ack == {"id": socket.last_id, "action": "ACKNOWLEDGE_MESSAGE_RECEIPT"}
     with BlazeSocket(sim.blaze_url, keystore) as socket:
         socket.call("LIST_PENDING_MESSAGES")
         assert [p["data"]["message_id"] for p in socket.pushes(PUSH, 1)] == [second["message_id"]]
-        socket.call(
-            "ACKNOWLEDGE_MESSAGE_RECEIPTS",
-            {"messages": [{"message_id": second["message_id"], "status": "DELIVERED"}]},
-        )
+        socket.call("ACKNOWLEDGE_MESSAGE_RECEIPTS", {"messages": [{"message_id": second["message_id"], "status": "DELIVERED"}]})
     with BlazeSocket(sim.blaze_url, keystore) as socket:
         socket.call("LIST_PENDING_MESSAGES")
         with pytest.raises(websocket.WebSocketTimeoutException):
@@ -92,9 +78,7 @@ def test_first_contact_says_hello_and_makes_the_user_reachable(
     assert api.request("POST", "/messages", [message]).json()["error"]["code"] == 403
     listener = connect()
     listener.call("LIST_PENDING_MESSAGES")
-    response = requests.post(
-        f"{sim.http_url}/_sim/users/{newcomer}/messages", json={"text": "/start"}, timeout=5
-    )
+    response = requests.post(f"{sim.http_url}/_sim/users/{newcomer}/messages", json={"text": "/start"}, timeout=5)
     assert [m["text"] for m in response.json()["messages"]] == ["Hello", "/start"]
     texts = [base64.b64decode(p["data"]["data"]) for p in listener.pushes(PUSH, 2)]
     assert texts == [b"Hello", b"/start"]
@@ -116,9 +100,7 @@ def test_user_messages_expire_after_the_retention(make_sim: Callable[..., Simula
 def test_user_says_rejects_a_bad_user_id(sim: Simulator) -> None:
     with pytest.raises(ValueError, match="lowercase UUID"):
         sim.user_says("NOT-A-UUID", "hi")
-    response = requests.post(
-        f"{sim.http_url}/_sim/users/NOPE/messages", json={"text": "x"}, timeout=5
-    )
+    response = requests.post(f"{sim.http_url}/_sim/users/NOPE/messages", json={"text": "x"}, timeout=5)
     assert response.status_code == 400
 
 

@@ -18,14 +18,8 @@ def test_gzip_member_is_valid_gzip_for_any_size(size: int) -> None:
 
 
 def test_receipt_frame_is_the_status_view_as_json() -> None:
-    frame = json.loads(
-        gzip.decompress(
-            receipt_frame("0b9f2c4e-2f7b-4b51-8a6e-6c2b7f0d9a01", "READ", 1_547_091_863_787_562_000)
-        )
-    )
-    assert frame["data"] == status_view(
-        "0b9f2c4e-2f7b-4b51-8a6e-6c2b7f0d9a01", "READ", "2019-01-10T03:44:23.787562000Z"
-    )
+    frame = json.loads(gzip.decompress(receipt_frame("0b9f2c4e-2f7b-4b51-8a6e-6c2b7f0d9a01", "READ", 1_547_091_863_787_562_000)))
+    assert frame["data"] == status_view("0b9f2c4e-2f7b-4b51-8a6e-6c2b7f0d9a01", "READ", "2019-01-10T03:44:23.787562000Z")
     assert json.loads(gzip.decompress(encode_frame(frame))) == frame
 
 

@@ -61,9 +61,7 @@ def sign_token(
         assert isinstance(rsa_key, rsa.RSAPrivateKey)
         signature = rsa_key.sign(signed, padding.PKCS1v15(), hashes.SHA512())
     elif "session_private_key" in keystore:
-        signature = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private)).sign(
-            signed
-        )
+        signature = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private)).sign(signed)
     else:
         raw = base64.urlsafe_b64decode(private + "=" * (-len(private) % 4))
         signature = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32]).sign(signed)
@@ -131,14 +129,10 @@ class BlazeSocket:
             raise SocketClosed(None) from None
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise SocketClosed(int.from_bytes(data[:2], "big") if len(data) >= 2 else None)
-        assert opcode == websocket.ABNF.OPCODE_BINARY, (
-            f"expected a binary frame, got opcode {opcode}"
-        )
+        assert opcode == websocket.ABNF.OPCODE_BINARY, f"expected a binary frame, got opcode {opcode}"
         return ungzip_frame(data)
 
-    def wait_for(
-        self, match: Callable[[dict[str, Any]], bool], timeout: float = 5.0
-    ) -> dict[str, Any]:
+    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
         """The first frame (from the backlog, then the socket) that matches; others are kept."""
         for index, frame in enumerate(self.backlog):
             if match(frame):
@@ -190,15 +184,8 @@ class HttpApi:
         self.session = requests.Session()
 
     def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        token: str | None = None,
-        raw: bytes | None = None,
-        timeout: float = 10.0,
-        headers: dict[str, str] | None = None,
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, raw: bytes | None = None,
+        timeout: float = 10.0, headers: dict[str, str] | None = None,
     ) -> requests.Response:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         token = token if token is not None else sign_token(self.keystore, method, path, data)
@@ -208,9 +195,7 @@ class HttpApi:
             "X-Request-Id": str(uuid.uuid4()),
         }
         all_headers.update(headers or {})
-        return self.session.request(
-            method, self.base_url + path, data=data, headers=all_headers, timeout=timeout
-        )
+        return self.session.request(method, self.base_url + path, data=data, headers=all_headers, timeout=timeout)
 
     def control(self, method: str, path: str, body: Any = None) -> requests.Response:
         return self.session.request(method, self.base_url + path, json=body, timeout=10)
@@ -255,9 +240,5 @@ def text_message(
     }
 
 
-def json_message(
-    bot_id: str, user_id: str, category: str, payload: Any, **kwargs: Any
-) -> dict[str, Any]:
-    return text_message(
-        bot_id, user_id, category=category, payload=json.dumps(payload).encode(), **kwargs
-    )
+def json_message(bot_id: str, user_id: str, category: str, payload: Any, **kwargs: Any) -> dict[str, Any]:
+    return text_message(bot_id, user_id, category=category, payload=json.dumps(payload).encode(), **kwargs)

@@ -2,7 +2,8 @@
 
 All of a buffer is applied with a few set-based statements. Handling is idempotent (the provider
 re-pushes a message until it is acknowledged): re-applying a buffer changes nothing, and replies
-carry message ids derived from the incoming message, so a repeated reply is shown once.
+name the message they answer, from which the provider derives their ids, so a repeated reply is
+shown once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import Recipient, RecipientStatus
-from worker.messaging.mixin.ids import unique_conversation_id, unique_object_id
 from worker.messaging.transport import IncomingMessage
 
 STOP, START = "/stop", "/start"
@@ -27,9 +27,11 @@ STARTED = "Welcome back: you will receive our announcements again. Send /stop to
 
 @dataclass(frozen=True)
 class Reply:
+    """What to answer ``user_id``; the provider derives the reply's ids from ``in_reply_to``
+    (the incoming message id), so a repeated reply is shown once."""
+
     user_id: str
-    conversation_id: str
-    message_id: str
+    in_reply_to: str
     text: str
 
 
@@ -41,16 +43,18 @@ def command_of(message: IncomingMessage) -> str | None:
 
 
 def handle_messages(
-    session: Session, bot_id: str, messages: Sequence[IncomingMessage]
+    session: Session, bot: int, bot_id: str, messages: Sequence[IncomingMessage]
 ) -> list[Reply]:
-    """Apply a buffer of user messages; return the replies to send."""
+    """Apply a buffer of user messages to bot ``bot`` (whose Mixin user id is ``bot_id``);
+    return the replies to send."""
     users = [m for m in messages if _is_user(m.user_id, bot_id)]
     if not users:
         return []
     known = set(
         session.execute(
             select(Recipient.user_id).where(
-                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users})
+                Recipient.bot_id == bot,
+                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users}),
             )
         ).scalars()
     )
@@ -70,57 +74,51 @@ def handle_messages(
             .values(
                 [
                     {
+                        "bot_id": bot,
                         "user_id": uuid.UUID(user),
-                        "conversation_id": uuid.UUID(
-                            m.conversation_id or unique_conversation_id(bot_id, user)
-                        ),
                         "status": RecipientStatus.ACTIVE,
                     }
                     for user, m in first_contact.items()
                 ]
             )
-            .on_conflict_do_nothing(index_elements=["user_id"])
+            .on_conflict_do_nothing(index_elements=["bot_id", "user_id"])
         )
     _set_status(
         session,
+        bot,
         [u for u, (_, c) in last_command.items() if c == STOP],
         RecipientStatus.UNSUBSCRIBED,
         "sent /stop",
     )
     _set_status(
         session,
+        bot,
         [u for u, (_, c) in last_command.items() if c == START],
         RecipientStatus.ACTIVE,
         None,
     )
 
     replies = [
-        _reply(bot_id, m, WELCOME) for u, m in first_contact.items() if u not in last_command
+        Reply(m.user_id, m.message_id, WELCOME)
+        for u, m in first_contact.items()
+        if u not in last_command
     ]
     replies += [
-        _reply(bot_id, m, STOPPED if c == STOP else STARTED) for m, c in last_command.values()
+        Reply(m.user_id, m.message_id, STOPPED if c == STOP else STARTED)
+        for m, c in last_command.values()
     ]
     return replies
 
 
 def _set_status(
-    session: Session, user_ids: list[str], status: RecipientStatus, reason: str | None
+    session: Session, bot: int, user_ids: list[str], status: RecipientStatus, reason: str | None
 ) -> None:
     if user_ids:
         session.execute(
             update(Recipient)
-            .where(Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
+            .where(Recipient.bot_id == bot, Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
             .values(status=status, status_reason=reason)
         )
-
-
-def _reply(bot_id: str, message: IncomingMessage, text: str) -> Reply:
-    return Reply(
-        user_id=message.user_id,
-        conversation_id=message.conversation_id or unique_conversation_id(bot_id, message.user_id),
-        message_id=unique_object_id(message.message_id, "blazecast-reply"),
-        text=text,
-    )
 
 
 def _is_user(user_id: str, bot_id: str) -> bool:

@@ -6,8 +6,9 @@ at most the uncommitted page; the next planner resumes from the stored cursor, s
 idempotent and resumable. Only one planner works on an announcement at a time (``plan_lease_until``).
 Planning runs ahead of sending by a bounded number of messages (``plan_ahead``), page by page, so
 that a large audience's planning is spread over the broadcast instead of competing with its first
-seconds of sending. No row passes through Python: message ids are computed in SQL with the same
-UniqueObjectId as ``worker.messaging.mixin.ids.message_id_for`` (a test holds the two together).
+seconds of sending. No row passes through Python: message ids are computed in SQL, a deterministic
+UUID per (announcement, user): the Mixin provider sends it as the message id (UniqueObjectId, a
+test holds the two together), and every provider's receipts or statuses find the delivery by it.
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ def plan_page(
     page = (
         select(Recipient.id.label("recipient_id"), Recipient.user_id)
         .where(
+            Recipient.bot_id == announcement.bot_id,
             Recipient.id > announcement.plan_cursor,
             Recipient.status == RecipientStatus.ACTIVE,
             target,
@@ -242,6 +244,7 @@ def _record_inactive_as_skipped(
                 literal(DeliveryState.SKIPPED, Delivery.state.type),
                 cast(Recipient.status, String),
             ).where(
+                Recipient.bot_id == announcement.bot_id,
                 Recipient.status != RecipientStatus.ACTIVE,
                 target,
                 ~exists().where(

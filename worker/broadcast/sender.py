@@ -1,18 +1,22 @@
-"""Sending one batch: lease it, re-check the announcement, take tokens, send, record the outcome.
+"""Sending one batch: lease it, take tokens, check the announcement, send, record the outcome.
 
 The flow of ``BatchSender.send`` (the body of the ``send_batch`` task):
 
 1. Lease the batch with a compare-and-set (``queued`` → ``leased``); a batch someone else holds, or
    one already done, is left alone, so a redelivered Celery message is harmless.
-2. Re-check the announcement: paused or cancelled work goes back without sending (pause takes
-   effect at the next batch). Recipients who left since planning are skipped.
-3. Split to the provider's limits (≤ 100 messages, ≤ 128 KB), take that many tokens from the bot's
-   quota bucket (and the announcement's cap) in Redis, send, and record the accepted deliveries
-   in one UPDATE, at once, so a crash later never re-counts them.
+2. Re-check the announcement: paused or cancelled work goes back without sending. Recipients who
+   left since planning are skipped.
+3. Build the messages with the bot's provider, split them to its limits, and for each request take
+   that many tokens from the bot's quota bucket (and the announcement's cap) in Redis, without
+   waiting: if the tokens are not there the batch is parked at once with the time they will be
+   (``throttled``), so a worker never sleeps on one bot's or one announcement's tokens while other
+   work could go. Immediately before each request the announcement's status is read again, so
+   nothing goes out after a pause or cancel committed. What the provider accepted is recorded in
+   one UPDATE at once, so a crash later never re-counts it.
 4. Errors, classified once in ``worker.messaging.errors``: a batch refused as a whole for a
    permanent reason (403, 10002, 400) is bisected until the recipients that caused it are found,
    so the others still get their message; 403 marks a recipient unreachable. Transient errors put
-   the batch in ``retry`` with capped, jittered backoff (429 also slows the shared bucket), until
+   the batch in ``retry`` with capped, jittered backoff (429 also slows the bot's bucket), until
    the attempts run out. 401 halts the bot's sending with the reason.
 """
 
@@ -20,9 +24,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Interval, String, bindparam, func, select, update
 
@@ -39,42 +44,52 @@ from worker.messaging.errors import (
     TransientError,
     Unauthorized,
 )
-from worker.messaging.mixin.batching import split_batches
-from worker.messaging.mixin.ids import message_id_for, unique_conversation_id
-from worker.messaging.mixin.payloads import build_payload, encode_data
+from worker.messaging.provider import Addressee, Provider
 from worker.messaging.transport import OutgoingMessage, Transport
 from worker.ratelimit import BucketSpec, TokenBuckets, cap_spec, max_cost
 
 log = logging.getLogger(__name__)
 
+# A batch whose tokens come within this long is published again with a countdown (kept in the
+# worker's memory, not a process); a longer wait parks it in Postgres for the beat tick.
+SHORT_WAIT_SECONDS = 2.0
 # How the error threshold's pause reason begins (the metrics count such announcements).
 AUTO_PAUSED = "auto-paused:"
 
 
 @dataclass(frozen=True)
 class SenderConfig:
-    bot_id: str
-    quota: BucketSpec
     retry: RetryPolicy
     worker_name: str
     lease_seconds: int = 60
     batch_size: int = 100
-    max_token_wait: float = 10.0
     error_threshold: float = 0.2
     error_threshold_min: int = 200
 
 
+class BotSending(Protocol):
+    """What sending needs of one bot in this process (``worker.runtime.BotRuntime``)."""
+
+    id: int
+    provider: Provider
+    quota: BucketSpec
+
+    @property
+    def transport(self) -> Transport: ...
+
+
 @dataclass(frozen=True)
 class BatchResult:
-    """What one ``send`` did; ``outcome`` is one of: done, retry (after a provider error, named
-    in ``reason``), throttled (waiting for tokens), failed, released, not-leased."""
+    """What one ``send`` did; ``outcome`` is one of: done, retry, throttled, failed, released,
+    not-leased. ``retry_in`` is when a retried or throttled batch may go again."""
 
     outcome: str
     sent: int = 0
     failed: int = 0
     retry_in: float | None = None
-    reason: str | None = None
-    announcement_id: uuid.UUID | None = None
+    error: str | None = None
+    announcement_id: str | None = None
+    bot_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class _Announcement:
     """What sending needs of the announcement, read once per batch."""
 
     id: uuid.UUID
+    bot_id: int
     status: AnnouncementStatus
     category: str
     data_base64: str | None
@@ -117,24 +133,44 @@ _LEASE = (
         attempts=_b.attempts + 1,
     )
     .returning(
-        _b.attempts, _a.id, _a.status, _a.category, _a.data_base64, _a.rate_per_minute, _a.recall_of
+        _b.attempts,
+        _a.id,
+        _a.bot_id,
+        _a.status,
+        _a.category,
+        _a.data_base64,
+        _a.rate_per_minute,
+        _a.recall_of,
     )
 )
+# Read immediately before every request: a pause or cancel that committed stops the next one.
+_STATUS = select(_a.status).where(_a.id == bindparam("announcement"))
 
 
-class _NeedsWait(Exception):
+class _Throttled(Exception):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
 
+class _Stopped(Exception):
+    """The announcement left ``sending`` while its batch was being sent."""
+
+    def __init__(self, status: AnnouncementStatus | None) -> None:
+        self.status = status
+
+
 class BatchSender:
-    """Sends batches through one transport under the shared token buckets."""
+    """Sends batches of any bot, each through its bot's provider, under the shared buckets."""
 
     def __init__(
-        self, db: Database, transport: Transport, buckets: TokenBuckets, config: SenderConfig
+        self,
+        db: Database,
+        bots: Callable[[int], BotSending],
+        buckets: TokenBuckets,
+        config: SenderConfig,
     ) -> None:
         self.db = db
-        self.transport = transport
+        self.bots = bots
         self.buckets = buckets
         self.config = config
 
@@ -142,35 +178,45 @@ class BatchSender:
         lease = self._lease(batch_id)
         if lease is None:
             return BatchResult("not-leased")
+        result = self._send_leased(lease)
+        return BatchResult(
+            result.outcome,
+            result.sent,
+            result.failed,
+            result.retry_in,
+            result.error,
+            str(lease.announcement.id),
+            lease.announcement.bot_id,
+        )
+
+    def _send_leased(self, lease: _Lease) -> BatchResult:
         if lease.announcement.status != AnnouncementStatus.SENDING:
-            return self._hand_back(lease)
+            return self._hand_back(lease, lease.announcement.status)
+        bot = self.bots(lease.announcement.bot_id)
         sent = failed = 0
         by_id = lease.by_message_id()
         try:
             # A small per-announcement cap has a burst below one batch: send smaller requests so
             # the cap holds to the message instead of borrowing against the next window.
-            largest = min(self.config.batch_size, max_cost(self._specs(lease.announcement)))
-            for chunk in split_batches(self._messages(lease), max_messages=largest):
-                s, f = self._deliver(lease, by_id, chunk)
+            largest = min(self.config.batch_size, max_cost(self._specs(bot, lease.announcement)))
+            for chunk in bot.provider.split(self._messages(bot, lease), largest):
+                s, f = self._deliver(bot, lease, by_id, chunk)
                 sent, failed = sent + s, failed + f
-        except _NeedsWait as wait:
-            self._release(lease, BatchState.RETRY, wait.seconds, attempts=Batch.attempts - 1)
-            reason = "waiting for the quota's tokens"
-            return BatchResult(
-                "throttled", sent, failed, wait.seconds, reason, lease.announcement.id
-            )
+        except _Throttled as wait:
+            self._park(lease, wait.seconds)
+            return BatchResult("throttled", sent, failed, wait.seconds)
+        except _Stopped as stopped:
+            self._hand_back(lease, stopped.status)
+            return BatchResult("released", sent, failed)
         except Unauthorized as error:
             with self.db.session() as session:
-                state.halt_bot(session, uuid.UUID(self.config.bot_id), f"{error.reason}: {error}")
+                state.halt_bot(session, bot.id, f"{error.reason}: {error}")
             self._release(lease, BatchState.PENDING, None, attempts=Batch.attempts - 1)
-            reason = f"bot halted: {error.reason}"
-            return BatchResult(
-                "released", sent, failed, reason=reason, announcement_id=lease.announcement.id
-            )
+            return BatchResult("released", sent, failed, error=str(error))
         except TransientError as error:
-            return self._transient(lease, error, sent, failed)
+            return self._transient(bot, lease, error, sent, failed)
         self._finish(lease, BatchState.DONE, failures=failed)
-        return BatchResult("done", sent, failed, announcement_id=lease.announcement.id)
+        return BatchResult("done", sent, failed)
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -201,39 +247,26 @@ class BatchSender:
                 pending = [p for p in pending if p.recipient_status == RecipientStatus.ACTIVE]
             return _Lease(batch_id, announcement, attempts, pending)
 
-    def _messages(self, lease: _Lease) -> list[OutgoingMessage]:
-        announcement = lease.announcement
-        bot = self.config.bot_id
-        messages = []
-        for p in lease.pending:
-            user = p.user_id
-            messages.append(
-                OutgoingMessage(
-                    conversation_id=p.conversation_id or unique_conversation_id(bot, user),
-                    recipient_id=user,
-                    message_id=p.message_id,
-                    category=announcement.category,
-                    data_base64=self._data_for(announcement, user),
-                )
-            )
-        return messages
-
     @staticmethod
-    def _data_for(announcement: _Announcement, user_id: str) -> str:
-        if announcement.recall_of is None:
-            assert announcement.data_base64 is not None, "a plain announcement has its payload"
-            return announcement.data_base64
-        # A recall names, per recipient, the message_id the original announcement sent them.
-        original = message_id_for(announcement.recall_of, user_id)
-        return encode_data(build_payload("MESSAGE_RECALL", {"message_id": original}))
+    def _messages(bot: BotSending, lease: _Lease) -> list[OutgoingMessage]:
+        announcement = lease.announcement
+        addressees = [Addressee(p.user_id, p.message_id) for p in lease.pending]
+        return bot.provider.messages(
+            announcement.category, announcement.data_base64, announcement.recall_of, addressees
+        )
 
     def _deliver(
-        self, lease: _Lease, by_id: dict[str, Pending], chunk: list[OutgoingMessage]
+        self,
+        bot: BotSending,
+        lease: _Lease,
+        by_id: dict[str, Pending],
+        chunk: list[OutgoingMessage],
     ) -> tuple[int, int]:
         """Send ``chunk``; on a permanent refusal bisect it. Returns (sent, failed)."""
-        self._take_tokens(lease.announcement, len(chunk))
+        self._check_still_sending(lease)
+        self._take_tokens(bot, lease.announcement, len(chunk))
         try:
-            self.transport.send_messages(chunk)
+            bot.transport.send_messages(chunk)
         except PermanentError as error:
             if isinstance(error, Unauthorized):
                 raise
@@ -241,13 +274,14 @@ class BatchSender:
             if blamed is not None and len(chunk) > 1:
                 # The provider named the culprit: fail it alone and send the rest at once.
                 failed = self._fail_one(lease, by_id[blamed.message_id], error)
-                sent, more_failed = self._deliver(lease, by_id, [m for m in chunk if m != blamed])
+                rest = [m for m in chunk if m != blamed]
+                sent, more_failed = self._deliver(bot, lease, by_id, rest)
                 return sent, failed + more_failed
             if len(chunk) > 1:
                 # Otherwise bisect: ~2·log2(n) requests find one bad message among n.
                 middle = len(chunk) // 2
-                left = self._deliver(lease, by_id, chunk[:middle])
-                right = self._deliver(lease, by_id, chunk[middle:])
+                left = self._deliver(bot, lease, by_id, chunk[:middle])
+                right = self._deliver(bot, lease, by_id, chunk[middle:])
                 return left[0] + right[0], left[1] + right[1]
             return 0, self._fail_one(lease, by_id[chunk[0].message_id], error)
         with self.db.session() as session:
@@ -255,6 +289,16 @@ class BatchSender:
             conn = session.connection()
             sent = outcomes.record_sent(conn, lease.announcement.id, ids, attempt=lease.attempts)
             return sent, 0
+
+    def _check_still_sending(self, lease: _Lease) -> None:
+        with self.db.session() as session:
+            status = (
+                session.connection()
+                .execute(_STATUS, {"announcement": lease.announcement.id})
+                .scalar_one_or_none()
+            )
+        if status != AnnouncementStatus.SENDING:
+            raise _Stopped(status)
 
     def _fail_one(self, lease: _Lease, pending: Pending, error: MessagingError) -> int:
         with self.db.session() as session:
@@ -269,22 +313,44 @@ class BatchSender:
                 attempt=lease.attempts,
             )
 
-    def _specs(self, announcement: _Announcement) -> list[BucketSpec]:
-        specs = [self.config.quota]
+    @staticmethod
+    def _specs(bot: BotSending, announcement: _Announcement) -> list[BucketSpec]:
+        specs = [bot.quota]
         if announcement.rate_per_minute:
-            specs.append(cap_spec(str(announcement.id), announcement.rate_per_minute))
+            specs.append(
+                cap_spec(
+                    str(announcement.id),
+                    announcement.rate_per_minute,
+                    window_seconds=bot.quota.window_seconds,
+                )
+            )
         return specs
 
-    def _take_tokens(self, announcement: _Announcement, cost: int) -> None:
-        specs = self._specs(announcement)
-        if not self.buckets.take(specs, cost, timeout=self.config.max_token_wait):
-            raise _NeedsWait(max(self.buckets.wait_seconds(specs, cost), 0.1))
+    def _take_tokens(self, bot: BotSending, announcement: _Announcement, cost: int) -> None:
+        attempt = self.buckets.attempt(self._specs(bot, announcement), cost)
+        if not attempt.taken:
+            raise _Throttled(max(attempt.wait_seconds, 0.01))
+
+    def _park(self, lease: _Lease, wait: float) -> None:
+        """No tokens now: give the batch back at once, due when its tokens will be there.
+
+        A short wait keeps the batch queued (the task publishes it again with that countdown);
+        a long one (a small cap) leaves it to the beat tick, in ``retry`` until then. Neither
+        counts as an attempt.
+        """
+        if wait <= SHORT_WAIT_SECONDS:
+            until = func.now() + timedelta(seconds=wait)
+            self._release(
+                lease, BatchState.QUEUED, None, attempts=Batch.attempts - 1, enqueued_at=until
+            )
+        else:
+            self._release(lease, BatchState.RETRY, wait, attempts=Batch.attempts - 1)
 
     def _transient(
-        self, lease: _Lease, error: TransientError, sent: int, failed: int
+        self, bot: BotSending, lease: _Lease, error: TransientError, sent: int, failed: int
     ) -> BatchResult:
         if isinstance(error, RateLimited):
-            self.buckets.penalize(self.config.quota)
+            self.buckets.penalize(bot.quota)
         if self.config.retry.exhausted(lease.attempts):
             with self.db.session() as session:
                 conn = session.connection()
@@ -297,24 +363,21 @@ class BatchSender:
                     attempt=lease.attempts,
                 )
             self._finish(lease, BatchState.FAILED, last_error=str(error)[:500])
-            reason = f"gave up after {lease.attempts} attempts: {error}"
-            return BatchResult(
-                "failed", sent, failed, reason=reason, announcement_id=lease.announcement.id
-            )
+            return BatchResult("failed", sent, failed, error=str(error))
         delay = self.config.retry.delay(lease.attempts)
         if isinstance(error, RateLimited) and error.retry_after:
             delay = max(delay, error.retry_after)
         self._release(lease, BatchState.RETRY, delay, last_error=str(error)[:500])
-        return BatchResult("retry", sent, failed, delay, str(error)[:200], lease.announcement.id)
+        return BatchResult("retry", sent, failed, delay, error=str(error))
 
-    def _hand_back(self, lease: _Lease) -> BatchResult:
-        """The announcement is not sending: keep the batch for a resume, or close it."""
-        if state.is_terminal(lease.announcement.status):
-            self._release(lease, BatchState.CANCELLED, None)
-        else:
-            self._release(lease, BatchState.PENDING, None, attempts=Batch.attempts - 1)
-        reason = f"announcement {lease.announcement.status.value}"
-        return BatchResult("released", reason=reason, announcement_id=lease.announcement.id)
+    def _hand_back(self, lease: _Lease, status: AnnouncementStatus | None) -> BatchResult:
+        """The announcement is not sending: keep the batch for a resume, or close it (its unsent
+        deliveries become skipped, as ``cancel`` does for the batches nobody held)."""
+        self._release(lease, BatchState.PENDING, None, attempts=Batch.attempts - 1)
+        if status is None or state.is_terminal(status):
+            with self.db.session() as session:
+                state.close_idle_batches(session, lease.announcement.id, reason="cancelled")
+        return BatchResult("released")
 
     def _release(self, lease: _Lease, to: BatchState, delay: float | None, **values: Any) -> None:
         if delay is not None:

@@ -23,11 +23,10 @@ from models import (
     AudienceMember,
     Batch,
     BatchState,
-    Bot,
     Recipient,
 )
 from worker.broadcast import state
-from worker.messaging.mixin.payloads import build_payload, encode_data
+from worker.messaging.provider import Provider
 
 
 class InvalidAnnouncement(ValueError):
@@ -80,6 +79,8 @@ def resolve_time(at: datetime | str | None, time_zone: str) -> datetime | None:
 def create_announcement(
     session: Session,
     *,
+    bot_id: int,
+    provider: Provider,
     category: str,
     content: str | dict[str, Any] | list[Any],
     audience: Audience | None = None,
@@ -107,11 +108,13 @@ def create_announcement(
         raise InvalidAnnouncement("rate_per_minute: must be at least 2 messages per minute")
     if not -100 <= priority <= 100:
         raise InvalidAnnouncement("priority: must be between -100 and 100")
-    data = encode_data(build_payload(category, content))
+    # The provider refuses a category it cannot carry and invalid content, naming the field.
+    data = provider.encode_content(category, content)
     audience = audience or Audience.everyone()
     scheduled_at = resolve_time(at, time_zone)
     announcement = Announcement(
         id=uuid.uuid4(),
+        bot_id=bot_id,
         idempotency_key=idempotency_key,
         title=title or _default_title(category, content),
         category=category,
@@ -130,7 +133,7 @@ def create_announcement(
     session.add(announcement)
     session.flush()
     if audience.kind is AudienceKind.LIST:
-        _store_members(session, announcement.id, audience.user_ids)
+        _store_members(session, announcement, audience.user_ids)
     return announcement
 
 
@@ -141,7 +144,7 @@ def _default_title(category: str, content: object) -> str:
     return category
 
 
-def _store_members(session: Session, announcement_id: uuid.UUID, user_ids: Sequence[str]) -> None:
+def _store_members(session: Session, announcement: Announcement, user_ids: Sequence[str]) -> None:
     wanted = []
     for index, raw in enumerate(user_ids, start=1):
         try:
@@ -152,7 +155,9 @@ def _store_members(session: Session, announcement_id: uuid.UUID, user_ids: Seque
             ) from None
     known = dict(
         session.execute(
-            select(Recipient.user_id, Recipient.id).where(Recipient.user_id.in_(wanted))
+            select(Recipient.user_id, Recipient.id).where(
+                Recipient.bot_id == announcement.bot_id, Recipient.user_id.in_(wanted)
+            )
         ).all()
     )
     unknown = [str(u) for u in wanted if u not in known]
@@ -161,7 +166,7 @@ def _store_members(session: Session, announcement_id: uuid.UUID, user_ids: Seque
         raise InvalidAnnouncement(
             f"audience.user_ids: {len(unknown)} not imported as recipients: {shown}"
         )
-    rows = [{"announcement_id": announcement_id, "recipient_id": known[u]} for u in set(wanted)]
+    rows = [{"announcement_id": announcement.id, "recipient_id": known[u]} for u in set(wanted)]
     session.execute(insert(AudienceMember), rows)
 
 
@@ -202,7 +207,7 @@ def resume(session: Session, announcement_id: uuid.UUID) -> None:
         .values(next_attempt_at=func.now())
     )
     # An operator resuming after a 401 has fixed the key or the clock.
-    session.execute(update(Bot).values(halted_reason=None, halted_at=None))
+    state.clear_bot_halt(session, announcement.bot_id)
 
 
 def cancel(session: Session, announcement_id: uuid.UUID) -> None:
@@ -235,6 +240,7 @@ def recall(session: Session, announcement_id: uuid.UUID, *, priority: int = 10) 
         return existing
     recall_announcement = Announcement(
         id=uuid.uuid4(),
+        bot_id=original.bot_id,
         idempotency_key=f"recall:{announcement_id}",
         title=f"recall of {original.title}"[:200],
         category="MESSAGE_RECALL",

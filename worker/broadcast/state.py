@@ -157,26 +157,24 @@ def close_idle_batches(session: Session, announcement_id: uuid.UUID, *, reason: 
     return len(closed)
 
 
-def halt_bot(session: Session, bot_id: uuid.UUID, reason: str) -> None:
-    """401 from the provider: stop all of this bot's sending and say why (resume clears it)."""
-    bot = session.get(Bot, bot_id)
-    if bot is None:
-        session.add(Bot(id=bot_id, halted_reason=reason, halted_at=func.now()))
-    else:
-        bot.halted_reason = reason
-        bot.halted_at = func.now()
+def halt_bot(session: Session, bot_id: int, reason: str) -> None:
+    """The provider rejected the bot's key (401): stop all of this bot's sending and say why
+    (resuming one of its announcements clears it)."""
+    session.execute(
+        update(Bot).where(Bot.id == bot_id).values(halted_reason=reason, halted_at=func.now())
+    )
     session.execute(
         update(Announcement)
-        .where(Announcement.status == AnnouncementStatus.SENDING)
+        .where(Announcement.bot_id == bot_id, Announcement.status == AnnouncementStatus.SENDING)
         .values(status=AnnouncementStatus.PAUSED, status_reason=f"bot halted: {reason}")
     )
 
 
-def bot_halted_reason(session: Session, bot_id: uuid.UUID) -> str | None:
+def bot_halted_reason(session: Session, bot_id: int) -> str | None:
     return session.execute(select(Bot.halted_reason).where(Bot.id == bot_id)).scalar_one_or_none()
 
 
-def clear_bot_halt(session: Session, bot_id: uuid.UUID) -> None:
+def clear_bot_halt(session: Session, bot_id: int) -> None:
     session.execute(update(Bot).where(Bot.id == bot_id).values(halted_reason=None, halted_at=None))
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.orm import Session
 
-from worker import progress
+from worker import bots, progress
 from worker.api import Blazecast
 from worker.broadcast import service
 from worker.broadcast.service import Audience
@@ -64,6 +65,7 @@ TEST_PRIORITY = 100  # test sends overtake every real backlog
     help="Send only a test copy to these users now; the real announcement is not stored.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@context.bot_option
 def create(**options: Any) -> None:
     """Create an announcement: validated, stored and scheduled (for --at, or now).
 
@@ -75,12 +77,13 @@ def create(**options: Any) -> None:
       blazecast announce create --file spring-sale.yaml --test-to 7b3f0c8e-2f41-4a8e-9a55-0d7c6f1f4b11
     """
     draft = _draft(options)
+    bot = options["bot_name"]
     if options["dry_run"]:
-        _dry_run(draft, options["as_json"])
+        _dry_run(draft, bot, options["as_json"])
     elif options["test_to"]:
-        _send_test(draft, options["test_to"], options["as_json"])
+        _send_test(draft, bot, options["test_to"], options["as_json"])
     else:
-        _create(draft, schedule=not options["draft"], as_json=options["as_json"])
+        _create(draft, bot, schedule=not options["draft"], as_json=options["as_json"])
 
 
 def _draft(options: dict[str, Any]) -> Draft:
@@ -127,18 +130,28 @@ def _arguments(draft: Draft) -> dict[str, Any]:
     }
 
 
-def _create(draft: Draft, *, schedule: bool, as_json: bool) -> None:
+def _sender(session: Session, bot_name: str | None) -> dict[str, Any]:
+    """The bot that sends, and its provider, as ``create_announcement`` takes them."""
+    bot = context.bot(session, bot_name)
+    return {"bot_id": bot.id, "provider": bots.provider_of(bot, context.settings())}
+
+
+def _create(draft: Draft, bot_name: str | None, *, schedule: bool, as_json: bool) -> None:
     db = context.database()
     blazecast = Blazecast(context.settings(), database=db)
     if draft.key is not None and schedule:
-        enqueued = blazecast.enqueue(key=draft.key, **_arguments(draft))
+        enqueued = blazecast.enqueue(key=draft.key, bot=bot_name, **_arguments(draft))
         info, created = enqueued.announcement, enqueued.created
     elif draft.key is not None and (existing := blazecast.find(draft.key)) is not None:
         info, created = existing, False
     else:
         with db.session() as session:
             announcement = service.create_announcement(
-                session, **_arguments(draft), idempotency_key=draft.key, schedule=schedule
+                session,
+                **_sender(session, bot_name),
+                **_arguments(draft),
+                idempotency_key=draft.key,
+                schedule=schedule,
             )
             info, created = progress.info_of(announcement), True
     if as_json:
@@ -155,12 +168,14 @@ def _create(draft: Draft, *, schedule: bool, as_json: bool) -> None:
         context.warn_if_nothing_sends(past=info.scheduled_at if draft.at else None)
 
 
-def _dry_run(draft: Draft, as_json: bool) -> None:
+def _dry_run(draft: Draft, bot_name: str | None, as_json: bool) -> None:
     """Validate exactly as a real create would, inside a transaction that is rolled back."""
     settings = context.settings()
     with context.database().sessions() as session:
         try:
-            announcement = service.create_announcement(session, **_arguments(draft))
+            announcement = service.create_announcement(
+                session, **_sender(session, bot_name), **_arguments(draft)
+            )
             size = progress.audience_size(session, announcement)
             ahead = progress.backlog_ahead(session, draft.priority)
             scheduled_at = announcement.scheduled_at if draft.at else None
@@ -204,13 +219,15 @@ def _dry_run(draft: Draft, as_json: bool) -> None:
     out.print(render.message_preview(draft.category, draft.content))
 
 
-def _send_test(draft: Draft, test_to: tuple[str, ...], as_json: bool) -> None:
+def _send_test(draft: Draft, bot_name: str | None, test_to: tuple[str, ...], as_json: bool) -> None:
     """A separate announcement (``is_test``) to the named users: its own message ids, its own
     counters, hidden from ``announce list``; the real one is not stored."""
     arguments = _arguments(draft)
     arguments.update(audience=Audience.users(list(test_to)), at=None, priority=TEST_PRIORITY)
     with context.database().session() as session:
-        test = service.create_announcement(session, **arguments, is_test=True)
+        test = service.create_announcement(
+            session, **_sender(session, bot_name), **arguments, is_test=True
+        )
         test.title = f"[test] {test.title}"[:200]
         session.flush()
         info = progress.info_of(test)

@@ -9,12 +9,16 @@ holds blazecast's tables (``worker.api.check_database``), so that a wrong URL or
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 import redis
+from sqlalchemy.orm import Session
 
+from models import Bot
 from worker import liveness
 from worker.api import check_database
+from worker.bots import resolve_bot
 from worker.config import Settings, get_settings
 from worker.db import Database, make_redis, resolve_urls
 
@@ -52,3 +56,18 @@ def database() -> Database:
     check_database(db)
     root.meta["blazecast.database"] = db
     return db
+
+
+def bot_option(function: Any) -> Any:
+    """``--bot NAME``: which bot the command is about (optional while there is one bot)."""
+    return click.option(
+        "--bot",
+        "bot_name",
+        metavar="NAME",
+        help="The bot (see `blazecast bots list`); optional while there is only one.",
+    )(function)
+
+
+def bot(session: Session, name: str | None) -> Bot:
+    """The bot a command means (``worker.bots.resolve_bot``)."""
+    return resolve_bot(session, settings(), name)

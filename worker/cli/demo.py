@@ -20,7 +20,7 @@ import click
 from rich.live import Live
 
 from simulator import SimConfig, Simulator
-from worker import embedded, migrate, progress, recipients
+from worker import bots, embedded, migrate, progress, recipients
 from worker.api import Blazecast
 from worker.cli import render
 from worker.cli.announce_show import RateMeter, eta, overall_rate
@@ -176,7 +176,9 @@ def _import_users(run: Demo, out: Any) -> None:
     users_csv = run.sim.population.write_csv(run.home / "users.csv")
     source = open_recipient_file(users_csv)
     with run.database.session() as session:
-        report = recipients.import_recipients(session, source.rows(), bot_id=run.sim.bot_id)
+        # The demo's bot is the zero-configuration default one (BLAZECAST_KEYSTORE).
+        bot_id = bots.ensure_default_bot(session).id
+        report = recipients.import_recipients(session, source.rows(), bot_id=bot_id)
     out.print(f"imported {render.count(report.inserted)} users from {users_csv}")
 
 

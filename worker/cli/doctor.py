@@ -1,7 +1,8 @@
 """``blazecast doctor``: is everything in place for an announcement to go out?
 
 Checks, in the order sending needs them: where the data lives, the database (reachable and
-migrated), Redis, the bot's keystore, a beat tick, a worker per queue, and a bot halted by a 401.
+migrated), Redis, the bots' credentials, a beat tick, a worker per queue, and a bot halted by a
+401.
 Each check prints one line (ok, or what is wrong and what to run); the exit code is 1 when
 anything would keep announcements from being sent. The warnings of ``announce create``,
 ``schedule`` and ``status`` come from the same ``liveness`` checks.
@@ -49,7 +50,7 @@ def doctor() -> None:
         report.problem("redis", f"does not answer: {error}")
         click.get_current_context().exit(report.finish())
     report.ok("redis", "answers")
-    _check_keystore(report, settings)
+    _check_bots(report, settings)
     found = liveness.check(client)
     client.close()
     problems = found.problems()
@@ -88,28 +89,28 @@ def _check_database(report: _Report, url: str) -> None:
     try:
         with database.session() as session:
             halted = session.execute(
-                select(Bot.id, Bot.halted_reason).where(Bot.halted_reason.is_not(None))
+                select(Bot.name, Bot.halted_reason).where(Bot.halted_reason.is_not(None))
             ).all()
     finally:
         database.dispose()
-    for bot_id, reason in halted:
+    for name, reason in halted:
         report.problem(
-            "bot", f"{bot_id} halted: {reason}; fix it, then `blazecast announce resume ID`"
+            "bots", f"{name} halted: {reason}; fix it, then `blazecast announce resume ID`"
         )
 
 
-def _check_keystore(report: _Report, settings: Settings) -> None:
-    if settings.keystore is None:
-        report.problem("keystore", "BLAZECAST_KEYSTORE is not set: workers cannot send")
-        return
-    from worker.messaging.mixin.keystore import KeystoreError, load_keystore
+def _check_bots(report: _Report, settings: Settings) -> None:
+    from worker.runtime import Runtime
 
+    runtime = Runtime(settings)
     try:
-        keystore = load_keystore(settings.keystore)
-    except (ConfigError, KeystoreError) as error:
-        report.problem("keystore", str(error))
-        return
-    report.ok("keystore", f"bot {keystore.app_id}")
+        runtime.check_bots()
+    except (ConfigError, ValueError) as error:  # ValueError: a keystore or credential, by name
+        report.problem("bots", str(error))
+    else:
+        report.ok("bots", "every enabled bot's credentials can be read")
+    finally:
+        runtime.close()
 
 
 class _Report:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from models import IllegalTransition
 from worker.api import DatabaseUnavailable
+from worker.bots import BotError
 from worker.broadcast.service import InvalidAnnouncement
 from worker.broadcast.state import AnnouncementNotFound
 from worker.config import ConfigError
 from worker.embedded import EngineError
+from worker.messaging.credentials import CredentialsError
 from worker.messaging.errors import Unauthorized
 from worker.messaging.mixin.keystore import KeystoreError
 from worker.messaging.mixin.payloads import PayloadError
@@ -17,8 +19,10 @@ from worker.recipients import InvalidUserId, UnknownRecipients
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
+    BotError,
     EngineError,
     KeystoreError,
+    CredentialsError,
     PayloadError,
     InvalidAnnouncement,
     AnnouncementNotFound,

@@ -30,12 +30,13 @@ def _register() -> None:
     # Imported here, not at module level, so that `blazecast --help` stays fast.
     from simulator.cli import simulator_command
     from simulator.imrest.cli import imrest_simulator_command
-    from worker.cli import announce, db, demo, doctor, engines, metrics, processes, users
+    from worker.cli import announce, bots, db, demo, doctor, engines, metrics, processes, users
 
     for command in (
         db.db,
         engines.engines,
         *processes.COMMANDS,
+        *bots.COMMANDS,
         *users.COMMANDS,
         *announce.COMMANDS,
         *demo.COMMANDS,

@@ -48,7 +48,7 @@ def worker(queues: str, concurrency: int, hostname: str | None, loglevel: str | 
     settings = get_settings()
     app = _app()
     if "blazecast.send" in queues:
-        _ = app.blazecast_runtime.keystore  # fail now, in one line, if the key is unusable
+        app.blazecast_runtime.check_bots()  # fail now, in one line, if a key is unusable
     argv = [
         "worker",
         "-Q",
@@ -91,13 +91,21 @@ def beat(loglevel: str | None) -> None:
 
 
 @click.command()
-def listen() -> None:
-    """Hold the bot's Blaze connection: record DELIVERED/READ receipts and handle users'
+@click.option(
+    "--bot",
+    "bot_names",
+    multiple=True,
+    metavar="NAME",
+    help="Listen only for this bot (repeatable); default: every enabled Mixin bot.",
+)
+def listen(bot_names: tuple[str, ...]) -> None:
+    """Hold each Mixin bot's Blaze connection: record DELIVERED/READ receipts and handle users'
     messages (first contact subscribes, /stop and /start).
 
     \b
-    Example:
+    Examples:
       BLAZECAST_KEYSTORE=bot.json blazecast listen
+      blazecast listen --bot shop --bot news
     """
     import logging
 
@@ -107,7 +115,7 @@ def listen() -> None:
     logging.basicConfig(
         level=settings.log_level, format="[%(asctime)s: %(levelname)s/listener] %(message)s"
     )
-    run_listener(settings)
+    run_listener(settings, bot_names)
 
 
 @click.command()

@@ -43,8 +43,14 @@ def users() -> None:
     help="Also write every rejected row to this CSV (line, reason).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@context.bot_option
 def import_(
-    file: Path, max_errors: int, strict: bool, errors_out: Path | None, as_json: bool
+    file: Path,
+    max_errors: int,
+    strict: bool,
+    errors_out: Path | None,
+    as_json: bool,
+    bot_name: str | None,
 ) -> None:
     """Import users from a CSV or JSON-lines FILE: user_id, optional tags and time_zone.
 
@@ -62,7 +68,6 @@ def import_(
       blazecast users import users.jsonl --strict
     """
     source = open_recipient_file(file)
-    bot_id = _bot_id_if_configured()
     out = render.console(stderr=True)
     progress = Progress(
         TextColumn("importing"),
@@ -74,6 +79,7 @@ def import_(
         disable=as_json or not out.is_terminal,
     )
     with progress, context.database().session() as session:
+        bot_id = context.bot(session, bot_name).id
         task = progress.add_task("import", total=source.size, rows="0")
 
         def advance(report: recipients.ImportReport) -> None:
@@ -103,16 +109,6 @@ def import_(
         )
         return
     _print_report(report, source.ignored_columns, errors_out)
-
-
-def _bot_id_if_configured() -> str | None:
-    """The bot's id when a keystore is configured: new recipients then get their conversation id."""
-    keystore = context.settings().keystore
-    if keystore is None:
-        return None
-    from worker.messaging.mixin.keystore import load_keystore
-
-    return str(load_keystore(keystore).app_id)
 
 
 def _print_report(
@@ -155,7 +151,15 @@ def _write_errors(path: Path, errors: list[RowError]) -> None:
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--after", type=click.IntRange(0), default=0, help="Continue after this row number.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines, one user per line.")
-def list_(status: str | None, tag: str | None, limit: int, after: int, as_json: bool) -> None:
+@click.option("--bot", "bot_name", metavar="NAME", help="Only this bot's recipients.")
+def list_(
+    status: str | None,
+    tag: str | None,
+    limit: int,
+    after: int,
+    as_json: bool,
+    bot_name: str | None,
+) -> None:
     """List recipients in import order, with counts by status.
 
     \b
@@ -163,14 +167,16 @@ def list_(status: str | None, tag: str | None, limit: int, after: int, as_json: 
       blazecast users list --status unsubscribed --limit 20
     """
     with context.database().session() as session:
+        bot_id = context.bot(session, bot_name).id if bot_name else None
         rows, total = recipients.list_recipients(
             session,
+            bot_id=bot_id,
             status=RecipientStatus(status) if status else None,
             tag=tag,
             limit=limit,
             after_id=after,
         )
-        counts = recipients.count_by_status(session)
+        counts = recipients.count_by_status(session, bot_id)
     if as_json:
         for r in rows:
             render.echo_json(_recipient_json(r), one_line=True)
@@ -186,7 +192,8 @@ def list_(status: str | None, tag: str | None, limit: int, after: int, as_json: 
 @users.command()
 @click.argument("user_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(user_id: str, as_json: bool) -> None:
+@context.bot_option
+def show(user_id: str, as_json: bool, bot_name: str | None) -> None:
     """Show one recipient and the last announcements sent to them.
 
     \b
@@ -194,7 +201,7 @@ def show(user_id: str, as_json: bool) -> None:
       blazecast users show 7b3f0c8e-2f41-4a8e-9a55-0d7c6f1f4b11
     """
     with context.database().session() as session:
-        recipient = recipients.get_recipient(session, user_id)
+        recipient = recipients.get_recipient(session, context.bot(session, bot_name).id, user_id)
         history = session.execute(
             select(Announcement.id, Announcement.title, Delivery.state, Delivery.sent_at)
             .join(Announcement, Announcement.id == Delivery.announcement_id)
@@ -231,7 +238,10 @@ def show(user_id: str, as_json: bool) -> None:
     help="Also read user ids from this file, one per line.",
 )
 @click.option("--reason", default="unsubscribed by operator", show_default=True)
-def unsubscribe(user_ids: tuple[str, ...], id_file: Path | None, reason: str) -> None:
+@context.bot_option
+def unsubscribe(
+    user_ids: tuple[str, ...], id_file: Path | None, reason: str, bot_name: str | None
+) -> None:
     """Stop sending announcements to these users (all of them, or none if one is unknown).
 
     They can come back by sending /start to the bot.
@@ -247,7 +257,10 @@ def unsubscribe(user_ids: tuple[str, ...], id_file: Path | None, reason: str) ->
     if not wanted:
         raise click.UsageError("give at least one USER_ID or --file")
     with context.database().session() as session:
-        changed = recipients.set_status(session, wanted, RecipientStatus.UNSUBSCRIBED, reason)
+        bot_id = context.bot(session, bot_name).id
+        changed = recipients.set_status(
+            session, bot_id, wanted, RecipientStatus.UNSUBSCRIBED, reason
+        )
     distinct = {w.strip().lower() for w in wanted}
     click.echo(f"unsubscribed {changed} user(s); {len(distinct) - changed} already were")
 

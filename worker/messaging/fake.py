@@ -1,9 +1,11 @@
 """An in-memory ``Transport`` for unit tests of the layers above ``worker/messaging``.
 
 ``FakeTransport`` behaves like the real transports where the pipeline can notice: batches are
-all-or-nothing, over-limit batches are refused with ``InvalidData``, re-sending an accepted
-``message_id`` is a harmless no-op (``duplicate_sends`` counts them), and errors can be injected
-for the next N calls or for any batch that contains a given message id::
+all-or-nothing, over-limit batches are refused with ``InvalidData`` (by ``check_batch``: a
+provider's own check, for example ``MixinProvider.check_batch``, or by default the count limit
+alone), re-sending an accepted ``message_id`` is a harmless no-op (``duplicate_sends`` counts
+them), and errors can be injected for the next N calls or for any batch that contains a given
+message id. It knows no provider::
 
     fake = FakeTransport()
     fake.fail_next(RateLimited("Too Many Requests.", code=429), times=2)
@@ -15,11 +17,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from worker.messaging.errors import MessagingError
-from worker.messaging.mixin.batching import check_batch
+from worker.messaging.errors import InvalidData, MessagingError
 from worker.messaging.transport import OutgoingMessage
 
 ErrorSource = MessagingError | Callable[[], MessagingError]
+BatchCheck = Callable[[Sequence[OutgoingMessage]], None]
+DEFAULT_MAX_MESSAGES = 100
 
 
 class FakeTransport:
@@ -27,7 +30,8 @@ class FakeTransport:
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, check_batch: BatchCheck | None = None) -> None:
+        self._check_batch = check_batch or _count_only
         self._lock = threading.Lock()
         self._next_failures: list[ErrorSource] = []
         self._failures_by_id: dict[str, ErrorSource] = {}
@@ -63,7 +67,7 @@ class FakeTransport:
             if self.closed:
                 raise RuntimeError("FakeTransport used after close()")
             self.calls.append(batch)
-            check_batch(batch)
+            self._check_batch(batch)
             if self._next_failures:
                 raise _materialize(self._next_failures.pop(0))
             for message in batch:
@@ -92,6 +96,16 @@ class FakeTransport:
         """Mark the transport closed; later sends raise ``RuntimeError``."""
         with self._lock:
             self.closed = True
+
+
+def _count_only(messages: Sequence[OutgoingMessage]) -> None:
+    if not messages:
+        raise ValueError("a batch needs at least one message")
+    if len(messages) > DEFAULT_MAX_MESSAGES:
+        raise InvalidData(
+            f"batch holds {len(messages)} messages; at most {DEFAULT_MAX_MESSAGES} are allowed",
+            extra={"field": "messages", "count": len(messages), "limit": DEFAULT_MAX_MESSAGES},
+        )
 
 
 def _materialize(source: ErrorSource) -> MessagingError:

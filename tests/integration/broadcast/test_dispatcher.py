@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from models import Announcement, AnnouncementStatus, Batch, BatchState, Delivery
 from tests.factories import add_announcement, add_recipients
-from tests.integration.broadcast.pipeline import drive, make_sender, start_and_plan
+from tests.integration.broadcast.pipeline import drive, make_sender, pace, start_and_plan
 from worker.broadcast import dispatcher
 from worker.db import Database
 from worker.messaging.errors import InvalidData
@@ -20,9 +20,9 @@ def test_queue_is_bounded_and_a_higher_priority_overtakes(clean_db: Database) ->
         low = add_announcement(session, "weekly digest", priority=0)
     start_and_plan(clean_db, low.id)
     with clean_db.session() as session:
-        first = dispatcher.dispatch(session, high_water=4)
+        first = dispatcher.dispatch(session, pace(4))
         assert len(first) == 4
-        assert dispatcher.dispatch(session, high_water=4) == []  # full: nothing more is queued
+        assert dispatcher.dispatch(session, pace(4)) == []  # full: nothing more is queued
         urgent = add_announcement(session, "outage right now", priority=50)
     start_and_plan(clean_db, urgent.id)
     with clean_db.session() as session:
@@ -30,7 +30,7 @@ def test_queue_is_bounded_and_a_higher_priority_overtakes(clean_db: Database) ->
         session.execute(
             Batch.__table__.update().where(Batch.id.in_(first[:2])).values(state=BatchState.DONE)
         )
-        refill = dispatcher.dispatch(session, high_water=4)
+        refill = dispatcher.dispatch(session, pace(4))
         owners = {
             session.get(Batch, batch_id).announcement_id  # type: ignore[union-attr]
             for batch_id in refill

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Recipient, RecipientStatus
+from tests.factories import default_bot_id
 from worker.broadcast.incoming import STARTED, STOPPED, WELCOME, handle_messages
 from worker.messaging.mixin.ids import unique_conversation_id
 from worker.messaging.transport import IncomingMessage
@@ -37,26 +38,25 @@ def _status(session: Session, user: str) -> RecipientStatus:
 def test_first_contact_subscribes_and_is_welcomed(db_session: Session) -> None:
     user = str(uuid.uuid4())
     hello = _says(user, "Hello")
-    replies = handle_messages(db_session, BOT, [hello])
+    replies = handle_messages(db_session, default_bot_id(db_session), BOT, [hello])
     assert [r.text for r in replies] == [WELCOME]
     assert _status(db_session, user) is RecipientStatus.ACTIVE
-    conversation = db_session.execute(
-        select(Recipient.conversation_id).where(Recipient.user_id == uuid.UUID(user))
-    ).scalar_one()
-    assert str(conversation) == unique_conversation_id(BOT, user)
+    assert replies[0].in_reply_to == hello.message_id
     # The provider re-pushes until acked: handling again adds nothing and welcomes no more.
-    again = handle_messages(db_session, BOT, [hello])
+    again = handle_messages(db_session, default_bot_id(db_session), BOT, [hello])
     assert again == []
     assert db_session.execute(select(Recipient)).scalars().all().__len__() == 1
 
 
 def test_stop_then_start(db_session: Session) -> None:
     user = str(uuid.uuid4())
-    handle_messages(db_session, BOT, [_says(user, "Hello")])
-    stop = handle_messages(db_session, BOT, [_says(user, "/stop", 1)])
+    handle_messages(db_session, default_bot_id(db_session), BOT, [_says(user, "Hello")])
+    stop = handle_messages(db_session, default_bot_id(db_session), BOT, [_says(user, "/stop", 1)])
     assert [r.text for r in stop] == [STOPPED]
     assert _status(db_session, user) is RecipientStatus.UNSUBSCRIBED
-    start = handle_messages(db_session, BOT, [_says(user, " /START ", 2)])
+    start = handle_messages(
+        db_session, default_bot_id(db_session), BOT, [_says(user, " /START ", 2)]
+    )
     assert [r.text for r in start] == [STARTED]
     assert _status(db_session, user) is RecipientStatus.ACTIVE
 
@@ -64,12 +64,12 @@ def test_stop_then_start(db_session: Session) -> None:
 def test_last_command_in_a_buffer_wins_and_replies_are_deterministic(db_session: Session) -> None:
     user = str(uuid.uuid4())
     messages = [_says(user, "/start", 2), _says(user, "/stop", 1)]
-    first = handle_messages(db_session, BOT, messages)
+    first = handle_messages(db_session, default_bot_id(db_session), BOT, messages)
     assert [r.text for r in first] == [STARTED]
     assert _status(db_session, user) is RecipientStatus.ACTIVE
-    second = handle_messages(db_session, BOT, messages)
-    assert [r.message_id for r in second] == [r.message_id for r in first]
+    second = handle_messages(db_session, default_bot_id(db_session), BOT, messages)
+    assert [r.in_reply_to for r in second] == [r.in_reply_to for r in first]
 
 
 def test_messages_from_the_bot_itself_are_ignored(db_session: Session) -> None:
-    assert handle_messages(db_session, BOT, [_says(BOT, "Hello")]) == []
+    assert handle_messages(db_session, default_bot_id(db_session), BOT, [_says(BOT, "Hello")]) == []

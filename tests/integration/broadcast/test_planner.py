@@ -166,9 +166,7 @@ def test_planning_stays_a_bounded_number_of_messages_ahead_of_sending(db_session
     assert dispatcher.needing_plan(db_session, plan_ahead=plan_ahead) == [announcement.id]
     # The lease was given back, so another planner picks up at the stored cursor.
     assert planner.claim_plan_lease(db_session, announcement.id, "planner-b")
-    while not planner.plan_page(
-        db_session, announcement.id, page_size=100, batch_size=100
-    ).finished:
+    while not planner.plan_page(db_session, announcement.id, page_size=100, batch_size=100).finished:
         pass
     assert not planner.far_enough_ahead(db_session, announcement.id, 0)
     planned = db_session.execute(

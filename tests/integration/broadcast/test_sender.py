@@ -17,7 +17,14 @@ from models import (
     RecipientStatus,
 )
 from tests.factories import add_announcement, add_recipients
-from tests.integration.broadcast.pipeline import BOT_ID, drive, make_sender, start_and_plan
+from tests.integration.broadcast.pipeline import (
+    BOT_ID,
+    drive,
+    make_sender,
+    pace,
+    send,
+    start_and_plan,
+)
 from worker.broadcast import dispatcher, service
 from worker.broadcast.sender import BatchSender
 from worker.db import Database
@@ -66,7 +73,7 @@ def _three_queued_batches(
     fake = FakeTransport()
     sender = make_sender(database, fake, redis_client)
     with database.session() as session:
-        queued = dispatcher.dispatch(session, high_water=10)
+        queued = dispatcher.dispatch(session, pace(10))
     assert len(queued) == 3
     return announcement, fake, sender, queued
 
@@ -139,7 +146,7 @@ def test_transient_errors_retry_with_the_same_ids_then_succeed(
     ids_per_call = [{m.message_id for m in call} for call in fake.calls]
     assert ids_per_call[0] == ids_per_call[1] == ids_per_call[2]
     assert _states(clean_db, announcement.id) == {DeliveryState.SENT: 100}
-    assert results[0].reason == "Mixin error 7000: Blaze server error."
+    assert results[0].error == "Mixin error 7000: Blaze server error."
     # The report's attempts column: each message went out three times.
     with clean_db.session() as session:
         attempts = session.execute(select(Delivery.attempts).distinct()).scalars().all()
@@ -153,7 +160,7 @@ def test_retries_are_bounded(clean_db: Database, redis_client: redis.Redis) -> N
     results = drive(clean_db, make_sender(clean_db, fake, redis_client, max_attempts=3))
     assert [r.outcome for r in results] == ["retry", "retry", "failed"]
     assert _states(clean_db, announcement.id) == {DeliveryState.FAILED: 100}
-    assert results[-1].reason == "gave up after 3 attempts: Mixin error 500: Internal Server Error."
+    assert results[-1].error == "Mixin error 500: Internal Server Error."
     with clean_db.session() as session:
         attempts = session.execute(select(Delivery.attempts).distinct()).scalars().all()
     assert attempts == [3]
@@ -190,9 +197,9 @@ def test_unauthorized_halts_the_bot_until_resume(
     assert paused.status is AnnouncementStatus.PAUSED
     assert paused.status_reason is not None and "clock skew" in paused.status_reason
     with clean_db.session() as session:
-        bot = session.get(Bot, __import__("uuid").UUID(BOT_ID))
-        assert bot is not None and bot.halted_reason is not None
-        assert dispatcher.dispatch(session, high_water=100) == []
+        bot = session.execute(select(Bot)).scalar_one()
+        assert bot.halted_reason is not None
+        assert dispatcher.dispatch(session, pace(100)) == []
         service.resume(session, announcement.id)
     drive(clean_db, make_sender(clean_db, fake, redis_client))
     assert _states(clean_db, announcement.id) == {DeliveryState.SENT: 200}
@@ -203,13 +210,13 @@ def test_pause_stops_at_the_next_batch_and_resume_never_resends(
     clean_db: Database, redis_client: redis.Redis
 ) -> None:
     announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
-    assert sender.send(queued[0]).outcome == "done"
+    assert send(sender, queued[0]).outcome == "done"
     with clean_db.session() as session:
         service.pause(session, announcement.id)
-    assert [sender.send(b).outcome for b in queued[1:]] == ["released", "released"]
+    assert [send(sender, b).outcome for b in queued[1:]] == ["released", "released"]
     assert len(fake.delivered_ids) == 100
     with clean_db.session() as session:
-        assert dispatcher.dispatch(session, high_water=10) == []
+        assert dispatcher.dispatch(session, pace(10)) == []
         service.resume(session, announcement.id)
     drive(clean_db, sender)
     assert len(fake.delivered_ids) == 300 and fake.duplicate_sends == 0
@@ -218,10 +225,10 @@ def test_pause_stops_at_the_next_batch_and_resume_never_resends(
 
 def test_cancel_skips_the_rest(clean_db: Database, redis_client: redis.Redis) -> None:
     announcement, fake, sender, queued = _three_queued_batches(clean_db, redis_client)
-    sender.send(queued[0])
+    send(sender, queued[0])
     with clean_db.session() as session:
         service.cancel(session, announcement.id)
-    assert [sender.send(b).outcome for b in queued[1:]] == ["not-leased", "not-leased"]
+    assert [send(sender, b).outcome for b in queued[1:]] == ["not-leased", "not-leased"]
     cancelled = _announcement(clean_db, announcement.id)
     assert cancelled.status is AnnouncementStatus.CANCELLED
     assert (cancelled.sent, cancelled.skipped) == (100, 200)
@@ -282,7 +289,7 @@ def test_cancel_during_a_send_counts_every_recipient_once(
         original(messages)
 
     fake.send_messages = cancel_then_accept  # type: ignore[method-assign]
-    assert sender.send(in_flight).outcome == "done"
+    assert send(sender, in_flight).outcome == "done"
     fake.send_messages = original  # type: ignore[method-assign]
     cancelled = _announcement(clean_db, announcement.id)
     assert (cancelled.sent, cancelled.skipped) == (100, 200)
@@ -291,11 +298,11 @@ def test_cancel_during_a_send_counts_every_recipient_once(
     # A batch in flight at the cancel that then fails is closed by the reaper.
     second = _setup(clean_db, 0)
     with clean_db.session() as session:
-        batch = dispatcher.dispatch(session, high_water=10)[0]
+        batch = dispatcher.dispatch(session, pace(10))[0]
     fake.fail_next(ServerError("Internal Server Error.", code=500))
     fake.send_messages = cancel_then_accept  # type: ignore[method-assign]
     announcement = second
-    assert sender.send(batch).outcome == "retry"
+    assert send(sender, batch).outcome == "retry"
     with clean_db.session() as session:
         assert reaper.close_abandoned(session) == 1
     closed = _announcement(clean_db, second.id)

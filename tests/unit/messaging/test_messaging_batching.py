@@ -76,7 +76,7 @@ def test_custom_limits_are_honoured():
 
 
 def test_fake_transport_refuses_what_the_real_ones_refuse():
-    fake = FakeTransport()
+    fake = FakeTransport(check_batch)
     with pytest.raises(InvalidData):
         fake.send_messages([message(i) for i in range(101)])
     assert fake.batches == []

@@ -50,3 +50,11 @@ def test_messaging_takes_everything_as_parameters():
         "worker.broadcast",
     )
     assert offenders(list(MESSAGING.rglob("*.py")), forbidden) == {}
+
+
+def test_the_pipeline_imports_no_provider_package():
+    """``worker/broadcast/`` reaches a provider only through ``worker.messaging.provider``."""
+    broadcast = list((WORKER / "broadcast").rglob("*.py"))
+    assert broadcast
+    providers = ("worker.messaging.mixin", "worker.messaging.imrest", "websocket", "requests")
+    assert offenders(broadcast, providers) == {}

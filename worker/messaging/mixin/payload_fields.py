@@ -15,11 +15,13 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from worker.messaging.provider import InvalidContent
+
 _COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 _URL_SCHEMES = frozenset({"http", "https", "mixin"})
 
 
-class PayloadError(ValueError):
+class PayloadError(InvalidContent):
     """A payload is invalid; ``field`` is its path, ``reason`` what is wrong with it."""
 
     def __init__(self, field: str, reason: str) -> None:

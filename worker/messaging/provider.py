@@ -1,0 +1,83 @@
+"""The provider boundary: everything the pipeline needs from one messaging API, in one interface.
+
+``worker/broadcast/`` talks to a provider only through a ``Provider`` (and the ``Transport`` it
+opens, and the error tree of ``worker.messaging.errors``); it imports no provider package (a test
+holds it to that). A provider owns what is specific to its API: how a recipient's message is built
+and identified, the batch limits (count and bytes), the payload codec and its validation per
+category, the mapping of its errors into the shared tree, and recall. Each bot has one provider
+instance, built by ``worker.bots.make_provider`` from the bot's row and settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from worker.messaging.transport import OutgoingMessage, Transport
+
+
+class InvalidContent(ValueError):
+    """An announcement's content that the provider cannot carry; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """The most one request may carry: messages, and bytes of request body."""
+
+    max_messages: int
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    """One recipient of a batch, as the pipeline knows them (ids as the text the wire carries)."""
+
+    user_id: str
+    message_id: str
+    conversation_id: str | None = None
+
+
+class Provider(Protocol):
+    """One bot's messaging API."""
+
+    #: ``mixin`` or ``imrest`` (``bots.provider``).
+    name: str
+    limits: BatchLimits
+
+    def encode_content(self, category: str, content: Any) -> str:
+        """Validate ``content`` for ``category``; return the payload stored with the announcement.
+
+        Raises ``InvalidContent`` naming the field (or the category the provider cannot carry).
+        """
+        ...
+
+    def check_user_id(self, raw: str) -> str:
+        """The canonical text of a user id of this provider; ``ValueError`` if it is not one."""
+        ...
+
+    def messages(
+        self,
+        category: str,
+        payload: str | None,
+        recall_of: uuid.UUID | None,
+        addressees: Sequence[Addressee],
+    ) -> list[OutgoingMessage]:
+        """The messages of one batch: ``payload`` to each addressee, or, for a recall
+        (``recall_of`` set, ``payload`` None), the recall of what that announcement sent them."""
+        ...
+
+    def split(
+        self, messages: Sequence[OutgoingMessage], max_messages: int
+    ) -> list[list[OutgoingMessage]]:
+        """``messages`` in order, cut into requests within ``limits`` and ``max_messages``."""
+        ...
+
+    def check_batch(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Raise ``InvalidData`` naming the field if one request cannot carry ``messages``."""
+        ...
+
+    def open_transport(self) -> Transport:
+        """A sending connection as this bot (credentials are read here, never earlier)."""
+        ...
