@@ -56,9 +56,11 @@ class CeleryBroker:
     ) -> None:
         self.runtime = runtime
         # Batches whose announcement and bot are known already (the task's own): not looked up.
-        self.known = dict(known or {})
+        self.known = {b: owner for b, owner in (known or {}).items() if None not in owner}
 
-    def _kwargs(self, batch_ids: Sequence[int]) -> list[dict[str, Any]]:
+    def kwargs_for(self, batch_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """``send_batch`` keyword arguments naming each batch's announcement and bot (one query
+        for the batches not known yet)."""
         unknown = [b for b in batch_ids if b not in self.known]
         if unknown:
             with self.runtime.db.session() as session:
@@ -67,11 +69,11 @@ class CeleryBroker:
         return [send_batch_kwargs(b, *self.known.get(b, (None, None))) for b in batch_ids]
 
     def publish_batches(self, batch_ids: Sequence[int]) -> None:
-        for kwargs in self._kwargs(batch_ids):
+        for kwargs in self.kwargs_for(batch_ids):
             send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE)
 
     def publish_batch_later(self, batch_id: int, seconds: float) -> None:
-        (kwargs,) = self._kwargs([batch_id])
+        (kwargs,) = self.kwargs_for([batch_id])
         send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE, countdown=seconds)
 
     def publish_plan(self, announcement_id: uuid.UUID) -> None:

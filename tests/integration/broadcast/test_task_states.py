@@ -80,7 +80,7 @@ def test_published_batches_name_their_announcement_and_bot(app: Celery, clean_db
     broker = tasks.CeleryBroker(app.blazecast_runtime)
     with clean_db.session() as session:
         bot_id = factories.default_bot_id(session)
-    assert broker._kwargs([batch_id]) == [
+    assert broker.kwargs_for([batch_id]) == [
         {"batch_id": batch_id, "announcement_id": announcement_id, "bot_id": bot_id}
     ]
 
