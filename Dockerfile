@@ -7,12 +7,13 @@ ENV PYTHONUNBUFFERED=1 \
     BLAZECAST_HOME=/var/lib/blazecast
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY models ./models
 COPY migrations ./migrations
 COPY simulator ./simulator
 COPY worker ./worker
-RUN pip install . \
+# The pinned versions CI tested (scripts/lock refreshes constraints.txt), not the newest at build time.
+RUN pip install -c constraints.txt . \
     && useradd --system --create-home --home-dir /var/lib/blazecast blazecast \
     && mkdir -p /shared && chown blazecast /shared
 USER blazecast

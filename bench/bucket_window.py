@@ -7,6 +7,7 @@ of ``--window`` seconds is exact, not blurred by client latency. Prints one summ
 writes the figures as JSON to ``bench/results/``.
 
     .venv/bin/python bench/bucket_window.py                  # production: 100,000/min, 70 s
+    .venv/bin/python bench/bucket_window.py --quota 2000     # a small quota: burst 22, unit 20
     .venv/bin/python bench/bucket_window.py --window 2 --quota 600 --batch 10 --delta 0.05 \
         --seconds 5                                          # the same shape in seconds
 
@@ -88,8 +89,15 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=70.0, help="hammering time per process")
     parser.add_argument("--quota", type=int, default=100_000, help="messages per window")
     parser.add_argument("--window", type=float, default=60.0, help="window length, seconds")
-    parser.add_argument("--batch", type=int, default=100, help="tokens per take")
-    parser.add_argument("--burst-batches", type=int, default=2)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=100,
+        help="batch size (each take is the send unit, at most this)",
+    )
+    parser.add_argument(
+        "--burst", type=int, default=None, help="override the burst (default: scaled to the quota)"
+    )
     parser.add_argument("--delta", type=float, default=0.5, help="jitter allowance, seconds")
     parser.add_argument("--work-ms", type=float, default=20.0, help="time to send one batch")
     parser.add_argument("--redis-url", default=None)
@@ -104,7 +112,7 @@ def main() -> None:
         f"bench-{uuid.uuid4()}",
         args.quota,
         batch_size=args.batch,
-        burst_batches=args.burst_batches,
+        burst=args.burst,
         delta_seconds=args.delta,
         window_seconds=args.window,
     )
@@ -113,8 +121,10 @@ def main() -> None:
         with context.Pool(args.processes) as pool:
             start_at = time.time() + 1.0 + 0.3 * args.processes  # once every child has imported
             jobs = [
+                # Each take is one request: the spec's send unit, as the sender splits batches.
                 pool.apply_async(
-                    hammer, (url, spec, args.batch, start_at, args.seconds, args.work_ms / 1000)
+                    hammer,
+                    (url, spec, spec.send_unit, start_at, args.seconds, args.work_ms / 1000),
                 )
                 for _ in range(args.processes)
             ]
@@ -142,6 +152,7 @@ def main() -> None:
         "quota_per_window": args.quota,
         "batch": args.batch,
         "burst": spec.burst,
+        "send_unit": spec.send_unit,
         "delta_seconds": args.delta,
         "work_ms": args.work_ms,
         "rate_per_second": spec.rate_per_second,
@@ -165,6 +176,7 @@ def main() -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"bucket_window: {args.processes} processes x {args.seconds:g} s, window {args.window:g} s:"
+        f" burst {spec.burst}, unit {spec.send_unit},"
         f" largest window {largest} <= bound {spec.window_bound:.1f} ({result['within_bound']}),"
         f" {100 * largest / args.quota:.2f} % of quota {args.quota};"
         f" steady {steady_rate:.1f}/s = {100 * result['steady_share_of_bucket_rate']:.2f} % of"

@@ -22,9 +22,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IllegalTransition, enum_column, utc_now_column
+from models.bots import Bot
 
 
 class AnnouncementStatus(enum.StrEnum):
@@ -80,6 +81,7 @@ class Announcement(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"), index=True)
+    bot: Mapped[Bot] = relationship(lazy="joined", innerjoin=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
     category: Mapped[str] = mapped_column(String(32))

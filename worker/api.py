@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -38,7 +37,7 @@ from worker import progress, recipients
 from worker.bots import BotSummary
 from worker.broadcast import service
 from worker.broadcast.service import Audience, InvalidAnnouncement
-from worker.config import Settings, get_settings
+from worker.config import Settings, get_settings, redact_url
 from worker.db import Database, resolve_urls
 from worker.progress import AnnouncementInfo
 from worker.recipient_files import open_recipient_file
@@ -174,6 +173,7 @@ class Blazecast:
         announcement (``created=False``) and sends nothing more."""
         if not key or not key.strip():
             raise InvalidAnnouncement("key: give an idempotency key, e.g. 'newsletter-2026-05'")
+        service.check_lengths(key=key, title=title)
         body = _content(text, content)
         arguments = dict(
             category=category,
@@ -330,11 +330,7 @@ def check_database(db: Database) -> None:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(url)
 
 
 def _content(

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MAX_BATCH_MESSAGES = 100  # Mixin: at most 100 messages per CREATE_PLAIN_MESSAGES / POST /messages
+# Settings whose value is a secret as a whole: an error about them never shows what was given.
+SECRET_SETTINGS = frozenset({"flower_basic_auth"})
+# Settings that are URLs: an error shows them with the password masked.
+URL_SETTINGS = frozenset({"database_url", "redis_url", "mixin_api_url", "mixin_blaze_url"})
+SHOWN_VALUE_CHARS = 80
+_PASSWORD_PARAMETER = re.compile(r"(password=)[^&;#\s]*", re.IGNORECASE)
 
 
 def default_home() -> Path:
@@ -57,7 +65,8 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=5.0, gt=0)
 
     # Pacing and batching.
-    quota_per_minute: int = Field(default=100_000, gt=0)
+    # A bucket needs a limit of 2 to pace at all (worker.ratelimit.specs.spec_for_limit).
+    quota_per_minute: int = Field(default=100_000, ge=2)
     quota_delta_seconds: float = Field(default=0.5, ge=0)
     # The quota's window. Mixin's is a minute; tests shrink it to make the quota bind quickly.
     quota_window_seconds: float = Field(default=60.0, gt=0)
@@ -96,16 +105,19 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("postgres://"):
+            # Heroku, Render and libpq write postgres://; SQLAlchemy only knows postgresql://.
+            value = "postgresql://" + value.removeprefix("postgres://")
         if value is not None and not value.startswith(("postgresql://", "postgresql+psycopg2://")):
             raise ValueError("must be a postgresql:// URL")
-        return value
+        return _parsable(value)
 
     @field_validator("redis_url")
     @classmethod
     def _redis_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis:// URL")
-        return value
+        return _parsable(value)
 
     @field_validator("flower_basic_auth")
     @classmethod
@@ -115,11 +127,48 @@ class Settings(BaseSettings):
         return value
 
 
+def _parsable(url: str | None) -> str | None:
+    """``url`` if its host and port parse (the drivers would fail later, quoting the URL)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("is not a valid URL (check the host and the port)") from None
+    return url
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password masked (``u:***@host``, ``password=***``), for messages.
+
+    Works on text that does not parse as a URL too: everything between the first ``:`` after the
+    scheme and the last ``@`` is masked, which may hide more than the password, never less.
+    """
+    start = url.find("://")
+    start = start + 3 if start >= 0 else 0
+    at = url.rfind("@")
+    colon = url.find(":", start, at) if at > start else -1
+    if colon >= 0:
+        url = f"{url[: colon + 1]}***{url[at:]}"
+    return _PASSWORD_PARAMETER.sub(r"\1***", url)
+
+
+def shown_value(field: str, given: object) -> str:
+    """How an error may quote the value ``given`` for setting ``field``: never a secret."""
+    if field in SECRET_SETTINGS:
+        return "(value not shown: it holds a password)"
+    text = redact_url(given) if field in URL_SETTINGS and isinstance(given, str) else repr(given)
+    if len(text) > SHOWN_VALUE_CHARS:
+        text = text[:SHOWN_VALUE_CHARS] + "…"
+    return f"(got {text})"
+
+
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "?"
     given = first.get("input")
-    shown = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+    shown = "" if isinstance(given, dict) or given is None else " " + shown_value(field, given)
     message = first["msg"].removeprefix("Value error, ")
     return f"BLAZECAST_{field.upper()}: {message}{shown}"
 

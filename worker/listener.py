@@ -34,6 +34,8 @@ from worker.runtime import BotRuntime, Runtime
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.25
+# How often `blazecast listen` looks for bots added, disabled, halted or resumed.
+RESCAN_SECONDS = 5.0
 MAX_RECEIPTS_PER_TASK = 5_000
 
 
@@ -146,51 +148,80 @@ def _outgoing(bot_user_id: str, reply: incoming.Reply) -> OutgoingMessage:
     )
 
 
-def run_listener(settings: Settings, bot_names: Sequence[str] = ()) -> None:
-    """Listen for every enabled Mixin bot (or those named) until SIGINT/SIGTERM, one connection
-    and thread each; a 401 halts that bot's sending with the reason and ends its listener."""
+def run_listener(
+    settings: Settings, bot_names: Sequence[str] = (), *, rescan_seconds: float = RESCAN_SECONDS
+) -> None:
+    """Listen for every enabled Mixin bot (or only those named) until SIGINT/SIGTERM, one Blaze
+    connection and thread each.
+
+    A bot whose key cannot be read when the command starts stops it with one line. Without names,
+    the bots are looked up again every ``rescan_seconds``: a bot added (or resumed after a halt)
+    gets a connection, a disabled or halted one loses it. A 401 halts that bot's sending with the
+    reason and ends its connection; with names, the command ends when every named bot's has.
+    """
     from worker.celery_app import create_app, runtime_of
 
     app = create_app(settings)
     runtime = runtime_of(app)
     record_receipts = app.tasks["blazecast.record_receipts"]
-    with runtime.db.session() as session:
-        chosen = listening_bots(session, settings, bot_names)
-    listeners = [
-        Listener(runtime, runtime.bot(bot_id), lambda items: record_receipts.delay(items))
-        for bot_id in chosen
-    ]
+    running: dict[int, tuple[Listener, threading.Thread]] = {}
+
+    def start(bot_id: int) -> None:
+        listener = Listener(
+            runtime, runtime.bot(bot_id), lambda items: record_receipts.delay(items)
+        )
+        thread = threading.Thread(
+            target=_listen, args=(runtime, listener), name=f"listen-{listener.bot.bot.name}"
+        )
+        thread.start()
+        running[bot_id] = (listener, thread)
+
+    def wanted() -> set[int]:
+        with runtime.db.session() as session:
+            return set(listening_bots(session, settings, bot_names))
+
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    threads = [
-        threading.Thread(
-            target=_listen, args=(runtime, listener), name=f"listen-{listener.bot.bot.name}"
-        )
-        for listener in listeners
-    ]
-    for thread in threads:
-        thread.start()
     try:
-        while not stop.wait(0.5) and any(t.is_alive() for t in threads):
-            pass
+        for bot_id in sorted(wanted()):
+            start(bot_id)
+        while not stop.wait(rescan_seconds if not bot_names else 0.5):
+            alive = {b for b, (_, thread) in running.items() if thread.is_alive()}
+            if bot_names:
+                if not alive:
+                    break
+                continue
+            current = wanted()
+            for bot_id in alive - current:
+                running[bot_id][0].stop.set()
+            for bot_id in sorted(current - alive):
+                try:
+                    start(bot_id)
+                except (ConfigError, ValueError) as error:  # a bad key: the others go on
+                    log.error("cannot listen for bot %s: %s", bot_id, error)
     finally:
-        for listener in listeners:
+        for listener, _ in running.values():
             listener.stop.set()
-        for thread in threads:
+        for _, thread in running.values():
             thread.join(timeout=15)
 
 
 def listening_bots(session: Session, settings: Settings, names: Sequence[str]) -> list[int]:
-    """The ids of the Mixin bots to listen for: those named, or every enabled one."""
+    """The ids of the Mixin bots to listen for: those named, or every enabled one that is not
+    halted (the default bot when there is none at all)."""
     if names:
         return [bots.resolve_bot(session, settings, name).id for name in names]
     found = list(
         session.execute(
-            select(Bot.id).where(Bot.provider == BotProvider.MIXIN, Bot.disabled_at.is_(None))
+            select(Bot.id).where(
+                Bot.provider == BotProvider.MIXIN,
+                Bot.disabled_at.is_(None),
+                Bot.halted_reason.is_(None),
+            )
         ).scalars()
     )
-    if not found:
+    if not found and session.execute(select(Bot.id).limit(1)).first() is None:
         found = [bots.resolve_bot(session, settings).id]
     return found
 

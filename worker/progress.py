@@ -31,6 +31,7 @@ from worker.broadcast.planner import audience_clause
 from worker.broadcast.state import AnnouncementNotFound
 from worker.config import Settings
 from worker.ratelimit import cap_spec, quota_spec
+from worker.timezones import shown
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
 # What ``MessagingError.__str__`` appends about one request: the server's details and request id.
@@ -46,6 +47,7 @@ class AnnouncementInfo:
     """A snapshot of one announcement: what it is, where it stands, and its counters."""
 
     id: uuid.UUID
+    bot: str
     title: str
     category: str
     status: AnnouncementStatus
@@ -92,6 +94,7 @@ class AnnouncementInfo:
 def info_of(announcement: Announcement) -> AnnouncementInfo:
     return AnnouncementInfo(
         id=announcement.id,
+        bot=announcement.bot.name,
         title=announcement.title,
         category=announcement.category,
         status=announcement.status,
@@ -155,7 +158,7 @@ def resolve_id(session: Session, text: str) -> uuid.UUID:
     if len(text) < 4 and re.fullmatch(r"[0-9a-f-]*", text):
         raise AmbiguousId(f"{text!r}: give at least 4 characters of the announcement id")
     if not _ID_PREFIX.match(text):
-        raise AnnouncementNotFound(text)
+        raise AnnouncementNotFound(shown(text))  # quoted and cut: it may hold anything
     matches = list(
         session.execute(
             select(Announcement.id)

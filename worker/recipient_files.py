@@ -10,6 +10,10 @@ are accepted too; other columns are ignored and reported), or no header and the 
 order. Tags are separated by ``;``, ``,`` or ``|``. JSON lines: one object per line,
 ``{"user_id": "…", "tags": ["vip"], "time_zone": "Asia/Tokyo"}``; ``tags`` may also be a string.
 A field that is absent leaves what is stored unchanged; an empty ``tags`` clears the tags.
+
+Bounds, each with a clear error: a line of more than 64 KB is rejected as a row (no real row is
+longer than a UUID, a few tags and a zone name), as is a row of more than 50 fields; deeply
+nested JSON is an invalid row. Plain lists of user ids are read by :mod:`worker.user_id_lists`.
 """
 
 from __future__ import annotations
@@ -22,9 +26,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from worker.secret_files import refuse_credentials
+from worker.timezones import load_zone, shown
 
 MAX_TAG_CHARS = 64  # recipients.tags is varchar(64)[]
+MAX_LINE_BYTES = 64 * 1024
+MAX_FIELDS = 50
+# Ignored column names are reported; a hostile file could name millions, each of 64 KB.
+MAX_IGNORED_SHOWN = 20
+MAX_COLUMN_NAME_SHOWN = 40
 _TAG_SEPARATORS = re.compile(r"[;,|]")
 _COLUMN_ALIASES = {
     "user_id": "user_id",
@@ -74,19 +85,44 @@ class RecipientFile:
     size: int
     bytes_read: int = 0
     ignored_columns: set[str] = field(default_factory=set)
+    # Lines that were too long to parse, reported as rows in their turn.
+    _overlong: list[int] = field(default_factory=list)
 
     def rows(self) -> Iterator[RecipientRow | RowError]:
         with open(self.path, "rb") as handle:
             lines = self._decoded(handle)
             if _is_json_lines(self.path, self._peek(self.path)):
-                yield from self._json_rows(lines)
+                parsed = self._json_rows(lines)
             else:
-                yield from self._csv_rows(lines)
+                parsed = self._csv_rows(lines)
+            for item in parsed:
+                yield from self._overlong_rows()
+                yield item
+            yield from self._overlong_rows()
+
+    def _overlong_rows(self) -> Iterator[RowError]:
+        while self._overlong:
+            line = self._overlong.pop(0)
+            yield RowError(line, f"longer than {MAX_LINE_BYTES // 1024} KB; not read")
+
+    def _ignore(self, names: Iterable[str]) -> None:
+        for name in names:
+            if len(self.ignored_columns) >= MAX_IGNORED_SHOWN:
+                return
+            shown = (
+                name if len(name) <= MAX_COLUMN_NAME_SHOWN else name[:MAX_COLUMN_NAME_SHOWN] + "…"
+            )
+            self.ignored_columns.add(shown)
 
     # --- formats --------------------------------------------------------------------------
 
     def _decoded(self, handle: IO[bytes]) -> Iterator[str]:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(bounded_lines(handle), start=1):
+            if raw is None:
+                # Replaced by a blank line (skipped by both formats) and reported as a row.
+                self._overlong.append(number)
+                yield "\n"
+                continue
             self.bytes_read += len(raw)
             try:
                 text = raw.decode("utf-8")
@@ -114,17 +150,23 @@ class RecipientFile:
             except json.JSONDecodeError as error:
                 yield RowError(number, f"invalid JSON ({error.msg}, column {error.colno})")
                 continue
+            except RecursionError:
+                yield RowError(number, "invalid JSON (nested too deeply)")
+                continue
             if not isinstance(value, dict):
                 yield RowError(number, "must be a JSON object with a user_id")
                 continue
-            self.ignored_columns.update(k for k in value if _COLUMN_ALIASES.get(k) is None)
+            if len(value) > MAX_FIELDS:
+                yield RowError(number, f"has {len(value)} fields, at most {MAX_FIELDS}")
+                continue
+            self._ignore(k for k in value if _COLUMN_ALIASES.get(k) is None)
             fields = {_COLUMN_ALIASES[k]: v for k, v in value.items() if k in _COLUMN_ALIASES}
             yield _row(number, fields)
 
     def _csv_rows(self, lines: Iterable[str]) -> Iterator[RecipientRow | RowError]:
         reader = csv.reader(lines)
         columns: tuple[str | None, ...] | None = None
-        for cells in reader:
+        for cells in _csv_cells(reader, self.path):
             number = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
@@ -143,22 +185,50 @@ class RecipientFile:
 
     def _columns(self, first: list[str]) -> tuple[tuple[str | None, ...], bool]:
         """The column of each cell, and whether ``first`` was a header (else it is data)."""
+        if len(first) > MAX_FIELDS:
+            raise ImportAborted(
+                f"{self.path}: the first row has {len(first)} columns, at most {MAX_FIELDS}"
+            )
         names = [cell.strip().lower() for cell in first]
         if "user_id" in (_COLUMN_ALIASES.get(n) for n in names):
-            self.ignored_columns.update(n for n in names if n not in _COLUMN_ALIASES)
+            self._ignore(n for n in names if n not in _COLUMN_ALIASES)
             return tuple(_COLUMN_ALIASES.get(n) for n in names), True
         try:
             uuid.UUID(first[0].strip())
         except ValueError:
             raise ImportAborted(
                 f"{self.path}: the first row is neither a header with a user_id column "
-                f"nor a row starting with a user id (got {first[0]!r})"
+                f"nor a row starting with a user id (got {first[0][:40]!r})"
             ) from None
         return _POSITIONAL[: max(len(first), 1)], False
 
 
+def bounded_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
+    """The lines of ``handle``, each read with a bound: a longer one becomes None."""
+    while raw := handle.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := handle.readline(MAX_LINE_BYTES + 1)) and not rest.endswith(b"\n"):
+                pass  # skip the remainder of the line without holding it
+            yield None
+        else:
+            yield raw
+
+
+def _csv_cells(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The csv reader's rows; its own errors (a quoted field over its 128 KB limit, a NUL byte)
+    end the import as one line naming the line, since the reader cannot resume after them."""
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise ImportAborted(f"{path}: line {reader.line_num}: {error}") from None
+
+
 def open_recipient_file(path: Path) -> RecipientFile:
-    """A recipient file ready to read; raises FileNotFoundError if it does not exist."""
+    """A recipient file ready to read; raises FileNotFoundError if it does not exist and
+    ``CredentialFile`` if it is a keystore (its rows would be echoed as errors)."""
+    with open(path, "rb") as handle:
+        head = handle.read(MAX_LINE_BYTES)
+    refuse_credentials(path, head.decode("utf-8", errors="replace"), "users")
     return RecipientFile(path, path.stat().st_size)
 
 
@@ -192,11 +262,11 @@ def parse_user_id(value: Any) -> uuid.UUID:
     if text in (None, ""):
         raise RowProblem("user_id: missing")
     if not isinstance(text, str) or len(text) != 36:
-        raise RowProblem(f"user_id: {value!r} is not a UUID")
+        raise RowProblem(f"user_id: {shown(value)} is not a UUID")
     try:
         return uuid.UUID(text)
     except ValueError:
-        raise RowProblem(f"user_id: {value!r} is not a UUID") from None
+        raise RowProblem(f"user_id: {shown(value)} is not a UUID") from None
 
 
 def _tags(value: Any) -> tuple[str, ...] | None:
@@ -211,14 +281,14 @@ def _tags(value: Any) -> tuple[str, ...] | None:
     tags: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise RowProblem(f"tags: {item!r} is not a string")
+            raise RowProblem(f"tags: {shown(item)} is not a string")
         tag = item.strip()
         if not tag:
             continue
         if len(tag) > MAX_TAG_CHARS:
             raise RowProblem(f"tags: {tag[:20]!r}… is longer than {MAX_TAG_CHARS} characters")
         if not tag.isprintable():
-            raise RowProblem(f"tags: {tag!r} contains control characters")
+            raise RowProblem(f"tags: {shown(tag)} contains control characters")
         if tag not in tags:
             tags.append(tag)
     return tuple(tags)
@@ -228,33 +298,14 @@ def _time_zone(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise RowProblem(f"time_zone: {value!r} is not a time zone name")
+        raise RowProblem(f"time_zone: {shown(value)} is not a time zone name")
     name = value.strip()
     if not valid_time_zone(name):
-        raise RowProblem(f"time_zone: unknown time zone {name!r} (use names like Europe/Paris)")
+        raise RowProblem(
+            f"time_zone: unknown time zone {shown(name)} (use names like Europe/Paris)"
+        )
     return name
 
 
-def read_user_id_list(path: Path) -> list[uuid.UUID]:
-    """User ids from a plain list, one per line (or the first column of a CSV); blank lines,
-    ``#`` comments and a ``user_id`` header are skipped. ``ImportAborted`` names a bad line."""
-    ids = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        value = line.split(",")[0].strip()
-        if not value or value.startswith("#") or value.lower() == "user_id":
-            continue
-        try:
-            ids.append(parse_user_id(value))
-        except RowProblem as problem:
-            raise ImportAborted(f"{path}: line {number}: {problem}") from None
-    if not ids:
-        raise ImportAborted(f"{path}: holds no user ids")
-    return ids
-
-
 def valid_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    return load_zone(name) is not None

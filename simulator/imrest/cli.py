@@ -59,6 +59,34 @@ Example: a fake IM REST API whose recipients read within seconds, one reply in 5
     help="Seconds from delivery to READ; negative: recipients never read.",
 )
 @click.option(
+    "--deliver-probability",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of messages a recipient's device ever receives (seeded per user and message).",
+)
+@click.option(
+    "--read-probability",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of delivered messages that are read; the stats' status_truth is the real rate.",
+)
+@click.option(
+    "--spread",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Stretch each delay by a seeded factor in [1 - spread, 1 + spread].",
+)
+@click.option(
+    "--budget-window",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds of the rolling window whose largest request count the stats report.",
+)
+@click.option(
     "--dedup-window",
     default=60.0,
     show_default=True,
@@ -105,6 +133,9 @@ def imrest_simulator_command(**options: Any) -> None:
         behaviour = RecipientBehaviour(
             delivery_delay=options["delivery_delay"],
             read_delay=None if read_delay < 0 else read_delay,
+            delivery_probability=options["deliver_probability"],
+            read_probability=options["read_probability"],
+            spread=options["spread"],
         )
         config = ImRestConfig(
             host=options["host"],
@@ -124,6 +155,7 @@ def imrest_simulator_command(**options: Any) -> None:
             auth_http_status=options["auth_http_status"],
             partial_execution=options["partial_execution"],
             keep_recalled=options["keep_recalled"],
+            budget_window_seconds=options["budget_window"],
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None

@@ -31,11 +31,19 @@ class RecipientBehaviour:
     An online recipient's device stores a message `delivery_delay` after it was sent (UNREAD →
     DELIVERED) and reads it `read_delay` later (→ READ), or never when `read_delay` is None. An
     offline recipient changes nothing until it comes online.
+
+    The probabilities and `spread` make a population whose true delivered and read rates are
+    known (`fates`): a message is delivered with `delivery_probability`, a delivered one read
+    with `read_probability`, and each delay is stretched by a seeded factor in
+    `[1 - spread, 1 + spread]`. The defaults (1, 1, 0) keep the exact delays above.
     """
 
     online: bool = True
     delivery_delay: float = 0.5
     read_delay: float | None = 3.0
+    delivery_probability: float = 1.0
+    read_probability: float = 1.0
+    spread: float = 0.0
 
     @classmethod
     def fast(cls, *, online: bool = True, reads: bool = True) -> RecipientBehaviour:
@@ -45,6 +53,9 @@ class RecipientBehaviour:
     def __post_init__(self) -> None:
         if self.delivery_delay < 0 or (self.read_delay is not None and self.read_delay < 0):
             raise ValueError("delays must not be negative")
+        for name in ("delivery_probability", "read_probability", "spread"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,9 @@ class ImRestConfig:
     rate_limit_burst: int = 10
     # Requests remembered for GET /_sim/requests.
     request_log_size: int = 10_000
+    # The rolling window of the client's request budget: the stats report the largest number
+    # of requests that arrived in any window this long, exactly (refused ones included).
+    budget_window_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -116,6 +130,8 @@ class ImRestConfig:
             raise ValueError("msg_ids must be 'single' or 'never'")
         if self.rate_limit_per_second is not None and self.rate_limit_per_second <= 0:
             raise ValueError("rate_limit_per_second must be positive")
+        if self.budget_window_seconds <= 0:
+            raise ValueError("budget_window_seconds must be positive")
         if self.rate_limit_burst < 1:
             raise ValueError("rate_limit_burst must be at least 1")
         if self.app_id == self.other_app_id or not self.app_id:

@@ -54,10 +54,20 @@ async def post_message_status(request: web.Request) -> web.Response:
 
 
 async def post_recipient(request: web.Request) -> web.Response:
-    """`{"online": false}`, `{"delivery_delay": 1.0, "read_delay": null}`: change a recipient."""
+    """`{"online": false}`, `{"delivery_delay": 1.0, "read_delay": null}`: change a recipient.
+
+    New probabilities apply to the messages sent from now on: a message's fate is drawn once.
+    """
     user_id = _int(request.match_info["user_id"])
     raw = await _json(request)
-    known = {"online", "delivery_delay", "read_delay"}
+    known = {
+        "online",
+        "delivery_delay",
+        "read_delay",
+        "delivery_probability",
+        "read_probability",
+        "spread",
+    }
     if user_id is None or not isinstance(raw, dict) or not set(raw) <= known:
         return json_error(400, f"the body may set {', '.join(sorted(known))}")
     try:

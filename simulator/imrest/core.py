@@ -25,10 +25,12 @@ from simulator.imrest.errors import (
     ImRestError,
     invalid,
 )
+from simulator.imrest.fates import draw_fate
 from simulator.imrest.faults import FaultInjector, FaultPlan
 from simulator.imrest.messages import STATUSES, Message
 from simulator.imrest.stats import Stats
 from simulator.imrest.store import MessageStore
+from simulator.imrest.truth import recipients_truth
 from simulator.imrest.validation import SendBody, parse_send_body
 
 #: §6 item 12: `limit` of GET /message/conversation.
@@ -75,7 +77,7 @@ class ImRestCore:
         self.behaviours: dict[int, RecipientBehaviour] = dict(config.behaviours)
         self.dedup = DedupWindow(config.dedup_window_seconds)
         self.faults = FaultInjector(config.faults)
-        self.stats = Stats(config.request_log_size)
+        self.stats = Stats(config.request_log_size, config.budget_window_seconds)
         self.bucket: RequestBucket | None = None
         if config.rate_limit_per_second is not None:
             self.bucket = RequestBucket(config.rate_limit_per_second, config.rate_limit_burst)
@@ -148,7 +150,7 @@ class ImRestCore:
     def _create(
         self, body: SendBody, sender: int, target: int, endpoint: str, now: float
     ) -> Message:
-        fields = {
+        fields: dict[str, Any] = {
             "ctype": body.ctype,
             "content": body.content,
             "attachment": body.attachment,
@@ -157,7 +159,11 @@ class ImRestCore:
             "transaction_id": body.transaction_id,
             "endpoint": endpoint,
         }
-        behaviour = None if target in self.store.groups else self.behaviour_of(target)
+        behaviour = None
+        if target not in self.store.groups:
+            behaviour = self.behaviour_of(target)
+            nth = self.store.count_to(target)
+            fields["fate"] = draw_fate(self.config.seed, target, nth, behaviour)
         return self.store.create(
             from_uid=sender,
             to_uid=target,
@@ -223,6 +229,7 @@ class ImRestCore:
             **self.stats.snapshot(),
             "dedup": self.dedup.counters(),
             "messages": {"total": len(self.store.messages), **statuses, "recalled": recalled},
+            **recipients_truth(self.store.messages.values(), now),
             "faults_injected": dict(self.faults.injected),
             "app_id": self.config.app_id,
             "users": len(self.config.user_ids),

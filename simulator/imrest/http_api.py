@@ -58,7 +58,7 @@ def _endpoint(
     async def serve(request: web.Request) -> web.StreamResponse:
         core = request.app[CORE_KEY]
         body = await request.read()
-        core.stats.request(name, len(body))
+        core.stats.request(name, len(body), core.clock())
         limited = _rate_limited(core, request)
         if limited is not None:
             return _log(core, request, limited, RATE_LIMITED)

@@ -2,7 +2,7 @@
 
 Status is computed from times rather than pushed by timers: an online recipient's message gets
 `delivered_at` and `read_at` when it is created, an offline recipient's gets them when the
-recipient comes online. `forced` holds what `GET /message/ack` or a test hook set. The status
+recipient comes online; its `fate` (drawn once, `fates`) says whether either ever comes. `forced` holds what `GET /message/ack` or a test hook set. The status
 shown is the furthest of the two, so it never moves back, whoever looks and whenever.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.imrest.config import RecipientBehaviour
+from simulator.imrest.fates import CERTAIN, Fate
 
 STATUSES = ("UNREAD", "DELIVERED", "READ")
 RANK = {name: rank for rank, name in enumerate(STATUSES)}
@@ -48,6 +49,7 @@ class Message:
     read_at: float | None = None
     forced: int = 0
     recalled: bool = False
+    fate: Fate = CERTAIN
 
     def status(self, now: float) -> str:
         """The status anyone sees at monotonic time `now`."""
@@ -64,12 +66,23 @@ class Message:
 
     def schedule(self, behaviour: RecipientBehaviour, now: float) -> None:
         """The recipient is online: plan delivery and reading from `now` (group messages never)."""
-        if self.to_group:
+        if self.to_group or not self.fate.delivers:
             return
         if self.delivered_at is None:
-            self.delivered_at = now + behaviour.delivery_delay
-        if self.read_at is None and behaviour.read_delay is not None:
-            self.read_at = max(self.delivered_at, now) + behaviour.read_delay
+            self.delivered_at = now + behaviour.delivery_delay * self.fate.delivery_factor
+        if self.read_at is None and self.fate.reads and behaviour.read_delay is not None:
+            self.read_at = (
+                max(self.delivered_at, now) + behaviour.read_delay * self.fate.read_factor
+            )
+
+    def eventual_status(self) -> str:
+        """The status this message ends at once its recipient has been online long enough.
+
+        The truth a client's estimate from polling is judged against; an ack or a test hook
+        may have moved it further than its fate.
+        """
+        rank = RANK["READ"] if self.fate.reads else RANK["DELIVERED"] if self.fate.delivers else 0
+        return STATUSES[max(rank, self.forced)]
 
     def pause(self, now: float) -> None:
         """The recipient went offline: changes still to come wait until it is back."""

@@ -3,6 +3,11 @@
 Counters count events since start or the last reset; messages, dedup memory and conversations
 are behaviour, not counters, and survive a reset. The request log keeps the newest requests
 (method, path, the code and HTTP status answered, the fault injected); never a token.
+
+`requests_window` is exact: the largest number of requests that arrived in any rolling window
+of `budget_window_seconds`, over all operations and per operation, refused ones included (a
+request the client sent spent its budget whatever the answer), so a test can prove that a
+client kept to its request budget and that polling stayed within its share.
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from simulator.windows import RollingCount
+
 
 class Stats:
     """Plain counters, touched on the simulator's event loop only."""
 
-    def __init__(self, log_size: int) -> None:
+    def __init__(self, log_size: int, window_seconds: float = 60.0) -> None:
         self._log_size = log_size
+        self.window_seconds = window_seconds
         self.reset()
 
     def reset(self) -> None:
@@ -32,10 +40,18 @@ class Stats:
         self.acks = 0
         self.rate_limited = 0
         self.log: deque[dict[str, Any]] = deque(maxlen=self._log_size)
+        self._window = RollingCount(self.window_seconds)
+        self._windows: dict[str, RollingCount] = {}
 
-    def request(self, operation: str, body_bytes: int) -> None:
+    def request(self, operation: str, body_bytes: int, now: float) -> None:
+        """A request to `operation` arrived at monotonic time `now`."""
         self.requests[operation] += 1
         self.largest_body_bytes = max(self.largest_body_bytes, body_bytes)
+        self._window.add(now, 1)
+        window = self._windows.get(operation)
+        if window is None:
+            window = self._windows[operation] = RollingCount(self.window_seconds)
+        window.add(now, 1)
 
     def answered(
         self,
@@ -83,4 +99,11 @@ class Stats:
             "recalls": self.recalls,
             "acks": self.acks,
             "rate_limited_429": self.rate_limited,
+            "requests_window": {
+                "seconds": self.window_seconds,
+                "largest": self._window.peak,
+                "largest_by_operation": {
+                    name: window.peak for name, window in sorted(self._windows.items())
+                },
+            },
         }

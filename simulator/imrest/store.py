@@ -120,6 +120,10 @@ class MessageStore:
         """Messages addressed to `user_id` personally, oldest first."""
         return [self.messages[msg_id] for msg_id in self._to_user.get(user_id, [])]
 
+    def count_to(self, user_id: int) -> int:
+        """How many messages were addressed to `user_id` personally so far."""
+        return len(self._to_user.get(user_id, ()))
+
     def delete(self, user_id: int, key: ConversationKey) -> None:
         """Hide the conversation from `user_id`'s list until a newer message arrives in it."""
         ids = self._by_conversation.get(key)

@@ -135,9 +135,9 @@ def test_dry_run_shows_audience_duration_and_preview_and_stores_nothing(
 
     assert "nothing was stored" in shown and "Sale starts now" in shown
     assert "1,000 recipients (5 unsubscribed or unreachable would be skipped)" in shown
-    # Bucket of the quota: burst 200, rate (6000 - 200) / 60.5 per second.
-    assert figures["messages_per_minute"] == round((6000 - 200) / 60.5 * 60)
-    assert figures["seconds"] == round(1000 / ((6000 - 200) / 60.5), 1)
+    # Bucket of the quota: burst 66 (a unit of 60 plus 60 ms of rate), rate (6000 - 66) / 60.5.
+    assert figures["messages_per_minute"] == round((6000 - 66) / 60.5 * 60)
+    assert figures["seconds"] == round(1000 / ((6000 - 66) / 60.5), 1)
     assert (figures["audience"], figures["skipped"], figures["stored"]) == (1000, 5, False)
     later = cli.ok(*args, "--at", "2030-05-01 09:00", "--tz", "Europe/Paris", "--dry-run")
     assert "starts        2030-05-01 07:00:00 UTC (2030-05-01 09:00 Europe/Paris)" in later

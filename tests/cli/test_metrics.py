@@ -104,9 +104,10 @@ def test_show_reports_progress_batches_queues_bucket_and_errors(
     assert found[("blazecast_rate_limited_total", ())] == 4
     assert found[("blazecast_provider_errors_total", (("kind", "server_error"),))] == 1
     assert 0 <= found[("blazecast_quota_tokens", ())] < 100
-    assert found[("blazecast_quota_rate_per_second", ())] == pytest.approx((1000 - 100) / 60.5)
+    # Burst 11 at 1,000 a minute: a send unit of 10 plus 60 ms of rate.
+    assert found[("blazecast_quota_rate_per_second", ())] == pytest.approx((1000 - 11) / 60.5)
     assert found[("blazecast_quota_rate_factor", ())] == 1.0
-    assert 0 < found[("blazecast_quota_wait_seconds", ())] <= 100 / ((1000 - 100) / 60.5)
+    assert 0 < found[("blazecast_quota_wait_seconds", ())] <= 100 / ((1000 - 11) / 60.5)
     assert found[("blazecast_exporter_source_up", (("source", "postgres"),))] == 1
     assert found[("blazecast_exporter_source_up", (("source", "redis"),))] == 1
 

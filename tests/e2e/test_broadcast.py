@@ -86,5 +86,5 @@ def test_a_binding_quota_is_never_exceeded_in_any_window(
     assert done.first_sent_at is not None and done.completed_at is not None
     seconds = (done.completed_at - done.first_sent_at).total_seconds()
     # It binds: 3,000 messages need at least 5 windows' worth; and the quota is used, not wasted
-    # (the bucket's rate is (500 - 50) / 5.5 = 81.8/s, so ~36 s; allow for a busy machine).
+    # (the bucket's rate is (500 - 16) / 5.5 = 88/s, so ~34 s; allow for a busy machine).
     assert (users - quota) / quota * window <= seconds <= 60

@@ -91,14 +91,20 @@ def hammer(
     seed: int,
     *,
     always_full: bool = False,
+    split: bool = True,
 ) -> list[Grant]:
-    """Take mostly full batches as fast as the buckets allow, sleeping the wait as ``take`` does."""
+    """Take mostly full requests as fast as the buckets allow, sleeping the wait as ``take`` does.
+
+    A full request is a batch split to ``max_cost(specs)``, as the sender splits it (a whole
+    batch with ``split=False``).
+    """
     rng = random.Random(seed)
     grants: list[Grant] = []
     deadline = time.monotonic() + seconds
+    largest = min(BATCH, max_cost(specs)) if split else BATCH
     while (left := deadline - time.monotonic()) > 0:
         full = always_full or rng.random() < 0.8
-        cost = BATCH if full else rng.randint(1, BATCH)
+        cost = largest if full else rng.randint(1, largest)
         attempt = buckets.attempt(specs, cost)
         if attempt.taken:
             grants.append((attempt.redis_time, cost))
@@ -235,7 +241,7 @@ def test_window_bound_survives_a_redis_flush_under_load(redis_client: redis.Redi
         name("bot"),
         QUOTA,
         batch_size=BATCH,
-        burst_batches=4,
+        burst=4 * BATCH,
         delta_seconds=0.05,
         window_seconds=WINDOW,
     )
@@ -344,7 +350,12 @@ def test_a_batch_larger_than_the_burst_is_lent_once_full_then_repaid(
     buckets = TokenBuckets(redis_client)
     quota = small_quota()
     cap = cap_spec(
-        name("announcement-tiny"), 30, batch_size=BATCH, delta_seconds=0.05, window_seconds=WINDOW
+        name("announcement-tiny"),
+        30,
+        batch_size=BATCH,
+        delta_seconds=0.05,
+        window_seconds=WINDOW,
+        burst=3,
     )
     assert (cap.burst, max_cost([quota, cap])) == (3, 3)  # split to 3 to hold the cap strictly
     buckets.attempt([quota, cap], 1)
@@ -361,7 +372,7 @@ def test_a_batch_larger_than_the_burst_is_lent_once_full_then_repaid(
     assert 0.4 < next_one.wait_seconds <= (1 - tokens) / cap.rate_per_second
 
     # Whole batches keep to the cap's rate: each waits for the bucket to refill and repay.
-    grants = hammer(buckets, [quota, cap], 4.0, seed=7)
+    grants = hammer(buckets, [quota, cap], 4.0, seed=7, split=False)
     assert largest_window(grants, WINDOW) <= BATCH + cap.rate_per_second * WINDOW + EPSILON
     assert sum(cost for _, cost in grants) <= cap.burst + cap.rate_per_second * 4.0 + EPSILON
 

@@ -19,8 +19,8 @@ from worker.recipient_files import (
     RecipientRow,
     RowError,
     open_recipient_file,
-    read_user_id_list,
 )
+from worker.user_id_lists import read_user_id_list
 
 
 def _import(session: Session, path: Path, **kwargs: object) -> recipients.ImportReport:

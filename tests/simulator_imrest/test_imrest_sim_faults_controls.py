@@ -136,7 +136,14 @@ def test_test_hooks_over_http(api: Api, sim: ImRestSimulator) -> None:
     changed = api.session.post(
         f"{sim.base_url}/_sim/recipients/{sim.user_ids[0]}", json={"read_delay": None}
     )
-    assert changed.json() == {"online": False, "delivery_delay": 0.02, "read_delay": None}
+    assert changed.json() == {
+        "online": False,
+        "delivery_delay": 0.02,
+        "read_delay": None,
+        "delivery_probability": 1.0,
+        "read_probability": 1.0,
+        "spread": 0.0,
+    }
 
 
 def test_the_cli_prints_what_a_client_needs_and_stops_on_sigterm(tmp_path: object) -> None:

@@ -92,7 +92,7 @@ def test_cli_prints_one_line_for_a_bad_setting() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: BLAZECAST_QUOTA_PER_MINUTE: Input should be greater than 0 (got '-5')"
+        "error: BLAZECAST_QUOTA_PER_MINUTE: Input should be greater than or equal to 2 (got '-5')"
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import socket
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -36,14 +37,38 @@ def test_every_quota_is_held_at_the_provider(quota: int, delta: float, window: f
     assert spec.burst + spec.rate_per_second * (window + delta) <= quota * (1 + 1e-12)
     # ... and a burst small enough not to eat more than a tenth of a real quota.
     assert 1 <= spec.burst <= max(1, quota // 10)
+    assert 1 <= spec.send_unit <= spec.burst
     assert spec.rate_per_second > 0
 
 
-def test_realistic_quotas_get_whole_batches_of_burst() -> None:
-    for quota in (2_000, 10_000, 100_000):
-        assert quota_spec("bot", quota, batch_size=100).burst >= 100
-    assert quota_spec("bot", 100_000, batch_size=100, burst_batches=1).burst == 100
-    assert quota_spec("bot", 100_000, batch_size=50).burst == 100
+QUOTAS_1K_TO_100K = [*range(1_000, 100_001, 997), 2_000, 10_000, 100_000]
+
+
+@pytest.mark.parametrize("quota", QUOTAS_1K_TO_100K)
+@pytest.mark.parametrize("make", [quota_spec, cap_spec])
+def test_the_burst_scales_with_the_quota_so_small_quotas_are_used_too(
+    quota: int, make: Callable[..., BucketSpec]
+) -> None:
+    # Issue 13, item 9: a fixed burst of two batches left 10 % of a 2,000/min quota unused.
+    spec = make("bot", quota)
+    delta, window = 0.5, 60.0
+    # Held: grants of 60.5 s fit in one provider minute (DESIGN 4) ...
+    assert spec.burst + spec.rate_per_second * (window + delta) <= quota * (1 + 1e-12)
+    # ... and used: the burst (what the bound gives away) is one send unit plus 60 ms of rate,
+    # so a busy bucket sends within one batch of the best a burst-free bucket could.
+    ideal = quota * window / (window + delta)
+    assert ideal - spec.rate_per_second * window <= 100 + spec.rate_per_second * 0.06 + 1
+    assert spec.rate_per_second * window >= 0.979 * quota
+    # A request is 10 to 100 messages: small quotas are not paced one message at a time.
+    assert 10 <= spec.send_unit <= min(100, spec.burst)
+
+
+def test_the_mixin_quota_keeps_its_measured_shape() -> None:
+    spec = quota_spec("bot", MIXIN_QUOTA, batch_size=100)
+    assert (spec.burst, spec.send_unit) == (200, 100)  # one batch plus 60 ms of rate
+    assert quota_spec("bot", MIXIN_QUOTA, burst=100).burst == 100
+    assert quota_spec("bot", 2_000).burst == 22  # was 200: 10 % of the quota given away
+    assert max_cost([quota_spec("bot", 2_000)]) == 20
 
 
 def test_a_small_cap_has_a_burst_below_a_batch_and_max_cost_says_so() -> None:
@@ -51,7 +76,7 @@ def test_a_small_cap_has_a_burst_below_a_batch_and_max_cost_says_so() -> None:
     cap = cap_spec("announcement", 30)
     assert cap.burst == 3
     assert cap.window_bound <= 30
-    assert max_cost([quota]) == 200
+    assert max_cost([quota]) == 100  # a batch: the other 100 tokens are lateness headroom
     assert max_cost([quota, cap]) == 3
     with pytest.raises(ValueError):
         max_cost([])

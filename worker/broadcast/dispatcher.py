@@ -165,7 +165,8 @@ def dispatch(session: Session, pace: Pace) -> list[int]:
         .values(state=BatchState.QUEUED, enqueued_at=func.now())
         .returning(Batch.id)
     )
-    return sorted(queued.scalars(), key=chosen.index)
+    order = {batch_id: i for i, batch_id in enumerate(chosen)}
+    return sorted(queued.scalars(), key=order.__getitem__)
 
 
 def owners_of(session: Session, batch_ids: Sequence[int]) -> dict[int, tuple[uuid.UUID, int]]:

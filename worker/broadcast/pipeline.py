@@ -71,11 +71,18 @@ def tick(db: Database, broker: Broker, config: PipelineConfig) -> list[int]:
 
 
 def plan(
-    db: Database, broker: Broker, config: PipelineConfig, announcement_id: uuid.UUID, holder: str
+    db: Database,
+    broker: Broker,
+    config: PipelineConfig,
+    announcement_id: uuid.UUID,
+    holder: str,
+    *,
+    start_sending: bool = True,
 ) -> int:
     """Plan page after page (each its own transaction) until the audience is exhausted or
     planning is ``plan_ahead`` messages ahead of sending; a later tick plans on as sending catches
-    up. Returns how many deliveries were planned."""
+    up. After the first page its batches are dispatched at once unless ``start_sending`` is false
+    (a test or bench that dispatches by itself). Returns how many deliveries were planned."""
     planned = 0
     while True:
         with db.session() as session:
@@ -88,7 +95,7 @@ def plan(
                 batch_size=config.batch_size,
             )
         planned += page.deliveries
-        if planned == page.deliveries:  # first page: start sending without waiting for a tick
+        if start_sending and planned == page.deliveries:  # first page: no wait for a tick
             with db.session() as session:
                 batch_ids = dispatcher.dispatch(session, config.pace)
             broker.publish_batches(batch_ids)

@@ -1,4 +1,4 @@
-"""Sending one batch: lease it, take tokens, check the announcement, send, record the outcome.
+"""Sending one batch: lease it, check the announcement, take tokens, send, record the outcome.
 
 The flow of ``BatchSender.send`` (the body of the ``send_batch`` task):
 
@@ -22,6 +22,7 @@ The flow of ``BatchSender.send`` (the body of the ``send_batch`` task):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -81,7 +82,8 @@ class BotSending(Protocol):
 @dataclass(frozen=True)
 class BatchResult:
     """What one ``send`` did; ``outcome`` is one of: done, retry, throttled, failed, released,
-    not-leased. ``retry_in`` is when a retried or throttled batch may go again."""
+    not-leased. ``retry_in`` is when a retried or throttled batch may go again, ``error`` the
+    provider's error that made it retry or fail."""
 
     outcome: str
     sent: int = 0
@@ -178,15 +180,10 @@ class BatchSender:
         lease = self._lease(batch_id)
         if lease is None:
             return BatchResult("not-leased")
-        result = self._send_leased(lease)
-        return BatchResult(
-            result.outcome,
-            result.sent,
-            result.failed,
-            result.retry_in,
-            result.error,
-            str(lease.announcement.id),
-            lease.announcement.bot_id,
+        return dataclasses.replace(
+            self._send_leased(lease),
+            announcement_id=str(lease.announcement.id),
+            bot_id=lease.announcement.bot_id,
         )
 
     def _send_leased(self, lease: _Lease) -> BatchResult:

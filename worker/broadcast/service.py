@@ -10,10 +10,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import String, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -27,6 +26,7 @@ from models import (
 )
 from worker.broadcast import state
 from worker.messaging.provider import Provider
+from worker.timezones import load_zone, shown
 
 
 class InvalidAnnouncement(ValueError):
@@ -58,10 +58,9 @@ class Audience:
 
 def resolve_time(at: datetime | str | None, time_zone: str) -> datetime | None:
     """A UTC instant from a time given in ``time_zone`` (naive or ISO text), or None for now."""
-    try:
-        zone = ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidAnnouncement(f"time_zone: unknown time zone {time_zone!r}") from None
+    zone = load_zone(time_zone) if isinstance(time_zone, str) else None
+    if zone is None:
+        raise InvalidAnnouncement(f"time_zone: unknown time zone {shown(time_zone)}")
     if at is None:
         return None
     if isinstance(at, str):
@@ -69,11 +68,27 @@ def resolve_time(at: datetime | str | None, time_zone: str) -> datetime | None:
             at = datetime.fromisoformat(at)
         except ValueError:
             raise InvalidAnnouncement(
-                f"at: {at!r} is not a date and time like 2026-12-01T09:00"
+                f"at: {shown(at)} is not a date and time like 2026-12-01T09:00"
             ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=zone)
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        # 9999-12-31 23:59 in New York is in year 10000 in UTC, which datetime cannot hold.
+        raise InvalidAnnouncement(f"at: {at:%Y-%m-%d %H:%M} is out of range") from None
+
+
+def check_lengths(**values: str | None) -> None:
+    """Refuse text longer than its column, naming the field (Postgres would refuse it with the
+    whole statement in the message)."""
+    for name, value in values.items():
+        column = "idempotency_key" if name == "key" else name
+        limit = cast(String, Announcement.__table__.c[column].type).length
+        if value is not None and limit is not None and len(value) > limit:
+            raise InvalidAnnouncement(
+                f"{name}: {len(value):,} characters, at most {limit} are allowed"
+            )
 
 
 def create_announcement(
@@ -98,6 +113,7 @@ def create_announcement(
     With an ``idempotency_key`` the call is idempotent: the announcement stored under that key is
     returned, and nothing new is created.
     """
+    check_lengths(title=title, key=idempotency_key, category=category)
     if idempotency_key is not None:
         existing = session.execute(
             select(Announcement).where(Announcement.idempotency_key == idempotency_key)
@@ -151,7 +167,7 @@ def _store_members(session: Session, announcement: Announcement, user_ids: Seque
             wanted.append(uuid.UUID(str(raw).strip()))
         except ValueError:
             raise InvalidAnnouncement(
-                f"audience.user_ids[{index}]: {raw!r} is not a UUID"
+                f"audience.user_ids[{index}]: {shown(raw)} is not a UUID"
             ) from None
     known = dict(
         session.execute(
@@ -162,9 +178,9 @@ def _store_members(session: Session, announcement: Announcement, user_ids: Seque
     )
     unknown = [str(u) for u in wanted if u not in known]
     if unknown:
-        shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        listed = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise InvalidAnnouncement(
-            f"audience.user_ids: {len(unknown)} not imported as recipients: {shown}"
+            f"audience.user_ids: {len(unknown)} not imported as recipients: {listed}"
         )
     rows = [{"announcement_id": announcement.id, "recipient_id": known[u]} for u in set(wanted)]
     session.execute(insert(AudienceMember), rows)

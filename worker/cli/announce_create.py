@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from rich.text import Text
 from sqlalchemy.orm import Session
 
 from worker import bots, progress
@@ -15,7 +16,13 @@ from worker.api import Blazecast
 from worker.broadcast import service
 from worker.broadcast.service import Audience
 from worker.cli import context, render
-from worker.cli.announce_input import Draft, build_draft, parse_audience, read_spec_file
+from worker.cli.announce_input import (
+    Draft,
+    Files,
+    build_draft,
+    parse_audience,
+    read_spec_file,
+)
 
 TEST_PRIORITY = 100  # test sends overtake every real backlog
 
@@ -40,6 +47,11 @@ TEST_PRIORITY = 100  # test sends overtake every real backlog
     "spec_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A JSON or YAML file with all of the above (flags override it).",
+)
+@click.option(
+    "--allow-outside-files",
+    is_flag=True,
+    help="Let --file name files outside its own folder (refused by default).",
 )
 @click.option("--title", help="A title for operators (default: the first line of the text).")
 @click.option(
@@ -88,10 +100,10 @@ def create(**options: Any) -> None:
 
 def _draft(options: dict[str, Any]) -> Draft:
     spec: dict[str, Any] = {}
-    base = Path(".")
+    files = Files()
     if options["spec_file"] is not None:
         spec = read_spec_file(options["spec_file"])
-        base = options["spec_file"].parent
+        files = Files(options["spec_file"].parent, confined=not options["allow_outside_files"])
     flags = {
         "text": options["text"],
         "post_file": options["post_file"],
@@ -109,9 +121,10 @@ def _draft(options: dict[str, Any]) -> Draft:
         # Content from a flag replaces whatever content the file had.
         for content_key in ("text", "post", "post_file", "data", "data_file"):
             spec.pop(content_key, None)
-    # Paths in the file are relative to it; paths given as flags to the working directory.
-    spec.update({k: str(v.resolve()) if isinstance(v, Path) else v for k, v in given.items()})
-    draft = build_draft(spec, base=base)
+    # Paths in the file are text, relative to it and confined to its folder; paths given as flags
+    # stay Paths, relative to the working directory (the operator typed them).
+    spec.update({k: v.resolve() if isinstance(v, Path) else v for k, v in given.items()})
+    draft = build_draft(spec, files=files)
     if options["audience"] is not None:
         draft.audience = parse_audience(options["audience"])
     return draft
@@ -199,7 +212,7 @@ def _dry_run(draft: Draft, bot_name: str | None, as_json: bool) -> None:
         )
         return
     out = render.console()
-    out.print("[bold]dry run[/bold]: nothing was stored")
+    out.print(Text.assemble(("dry run", "bold"), ": nothing was stored"))
     skipped = f" ({render.count(size.inactive)} unsubscribed or unreachable would be skipped)"
     out.print(f"audience      {render.counted(size.reachable, 'recipient')}" + skipped)
     cap = (

@@ -12,13 +12,19 @@ A file holds the same things as the flags (flags win over the file)::
     rate: 3000                    # messages per minute, at most
     key: spring-sale-2026         # idempotency key
 
-Paths in the file are relative to the file. Every mistake is an ``InvalidAnnouncement`` whose
-message names the field (and the file), so the CLI prints it as one line.
+Paths in the file are relative to the file and must stay inside its folder (symbolic links are
+followed first), unless the operator passes ``--allow-outside-files``: whoever can write the
+announcement file should not be able to broadcast ``../keystore.json``. A file that holds
+credentials is refused whatever the flags (:mod:`worker.secret_files`). Files are bounded in
+size, YAML aliases are refused (an alias bomb grows a few lines into gigabytes), and every
+mistake is an ``InvalidAnnouncement`` whose message names the field (and the file), so the CLI
+prints it as one line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +36,14 @@ from worker.recipient_files import (
     ImportAborted,
     RowProblem,
     parse_user_id,
-    read_user_id_list,
 )
+from worker.secret_files import CredentialFile, refuse_credentials
+from worker.timezones import shown
+from worker.user_id_lists import read_user_id_list
+
+# An announcement file, a post or a payload: a message is at most 64 KB (spec), so 1 MiB is
+# already far more than any real one and small enough to read whole.
+MAX_FILE_BYTES = 1 << 20
 
 FILE_KEYS = frozenset(
     {
@@ -67,26 +79,68 @@ class Draft:
     key: str | None = None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: ``*name`` may expand to exponentially many nodes (a "billion laughs"
+    bomb grew to 1.3 GB in 20 s); an announcement file never needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
 def read_spec_file(path: Path) -> dict[str, Any]:
     """The fields of a JSON or YAML announcement file; unknown keys are refused."""
-    raw = path.read_text(encoding="utf-8")
+    raw = read_text(path, "file")
     try:
-        data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
+        data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.load(raw, _NoAliasLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         first = str(error).splitlines()[0]
         raise InvalidAnnouncement(f"{path}: not valid JSON/YAML: {first}") from None
+    except RecursionError:
+        raise InvalidAnnouncement(f"{path}: not valid JSON/YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidAnnouncement(f"{path}: must hold an object of fields (title, text, …)")
-    unknown = sorted(set(data) - FILE_KEYS)
+    unknown = sorted((str(k) for k in set(data) - FILE_KEYS), key=str)
     if unknown:
         raise InvalidAnnouncement(
-            f"{path}: unknown field {unknown[0]!r} (known: {', '.join(sorted(FILE_KEYS))})"
+            f"{path}: unknown field {unknown[0][:40]!r} (known: {', '.join(sorted(FILE_KEYS))})"
         )
     return data
 
 
-def build_draft(spec: dict[str, Any], *, base: Path = Path(".")) -> Draft:
+@dataclass(frozen=True)
+class Files:
+    """Where paths written in an announcement file lead: relative to ``base``, and inside it
+    unless ``confined`` is False. Paths given as ``Path`` (from the command line) are taken as
+    they are: the operator typed them."""
+
+    base: Path = Path(".")
+    confined: bool = False
+
+    def resolve(self, value: Any, what: str) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidAnnouncement(f"{what}: must be a file path")
+        path = self.base / value
+        if self.confined:
+            folder = os.path.realpath(self.base)
+            real = os.path.realpath(path)
+            if os.path.commonpath([folder, real]) != folder:
+                raise InvalidAnnouncement(
+                    f"{what}: {value[:80]!r} is outside the announcement file's folder "
+                    "(pass --allow-outside-files to allow it)"
+                )
+        return path
+
+
+def build_draft(spec: dict[str, Any], *, files: Files | None = None) -> Draft:
     """A Draft from file fields and/or flags (already merged, flags over file)."""
+    files = files or Files()
     draft = Draft()
     contents = [k for k in ("text", "post", "post_file", "data", "data_file") if spec.get(k)]
     if len(contents) != 1:
@@ -100,9 +154,9 @@ def build_draft(spec: dict[str, Any], *, base: Path = Path(".")) -> Draft:
     category = spec.get("category")
     if category:
         draft.category = str(category).strip().upper()
-    draft.content = _content(kind, spec[kind], base)
+    draft.content = _content(kind, spec[kind], files)
     draft.title = str(spec.get("title") or "") or _post_title(draft)
-    draft.audience = parse_audience(spec.get("audience"), base)
+    draft.audience = parse_audience(spec.get("audience"), files)
     draft.at = str(spec["at"]) if spec.get("at") is not None else None
     draft.time_zone = str(spec.get("time_zone") or "UTC")
     draft.priority = _integer(spec.get("priority"), "priority", 0)
@@ -123,11 +177,11 @@ def _post_title(draft: Draft) -> str:
     return ""
 
 
-def _content(kind: str, value: Any, base: Path) -> str | dict[str, Any] | list[Any]:
+def _content(kind: str, value: Any, files: Files) -> str | dict[str, Any] | list[Any]:
     if kind == "post_file":
-        return _read(base / str(value), "post")
+        return read_text(files.resolve(value, "post_file"), "post")
     if kind == "data_file":
-        return _json_file(base / str(value))
+        return _json_file(files.resolve(value, "data_file"))
     if kind == "data":
         if isinstance(value, dict | list):
             return value
@@ -137,23 +191,37 @@ def _content(kind: str, value: Any, base: Path) -> str | dict[str, Any] | list[A
     return str(value)
 
 
-def _read(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a file the operator named, bounded and refused if it holds credentials."""
     try:
-        return path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise InvalidAnnouncement(f"{what}: not a file: {path}")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InvalidAnnouncement(f"{what}: {path} is larger than {MAX_FILE_BYTES >> 20} MiB")
+        text = path.read_bytes()[: MAX_FILE_BYTES + 1].decode("utf-8")
     except FileNotFoundError:
         raise InvalidAnnouncement(f"{what}: file not found: {path}") from None
     except UnicodeDecodeError:
         raise InvalidAnnouncement(f"{what}: {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise InvalidAnnouncement(f"{what}: cannot read {path}: {error.strerror}") from None
+    try:
+        refuse_credentials(path, text, what)
+    except CredentialFile as error:
+        raise InvalidAnnouncement(str(error)) from None
+    return text
 
 
 def _json_file(path: Path) -> dict[str, Any] | list[Any]:
-    text = _read(path, "data")
+    text = read_text(path, "data")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidAnnouncement(
             f"data: {path} is not valid JSON (line {error.lineno}, column {error.colno})"
         ) from None
+    except RecursionError:
+        raise InvalidAnnouncement(f"data: {path} is nested too deeply") from None
     if not isinstance(value, dict | list):
         raise InvalidAnnouncement(f"data: {path} must hold a JSON object or array")
     return value
@@ -165,12 +233,13 @@ def _integer(value: Any, name: str, default: int) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidAnnouncement(f"{name}: {value!r} is not a whole number") from None
+        raise InvalidAnnouncement(f"{name}: {shown(value)} is not a whole number") from None
 
 
-def parse_audience(value: Any, base: Path = Path(".")) -> Audience:
+def parse_audience(value: Any, files: Files | None = None) -> Audience:
     """``all`` (default), ``tags:a,b``, ``file:ids.txt``, or the file forms
     ``{tags: [...]}``, ``{users: [...]}``, ``{users_file: path}``."""
+    files = files or Files()
     if value is None or value == "all":
         return Audience.everyone()
     if isinstance(value, str):
@@ -178,7 +247,7 @@ def parse_audience(value: Any, base: Path = Path(".")) -> Audience:
         if kind == "tags" and rest:
             return Audience.with_tags([t.strip() for t in rest.split(",") if t.strip()])
         if kind == "file" and rest:
-            return Audience.users(read_user_ids(base / rest))
+            return Audience.users(read_user_ids(files.resolve(rest, "audience")))
     if isinstance(value, dict) and len(value) == 1:
         ((kind, rest),) = value.items()
         if kind == "tags" and isinstance(rest, list):
@@ -186,9 +255,9 @@ def parse_audience(value: Any, base: Path = Path(".")) -> Audience:
         if kind == "users" and isinstance(rest, list):
             return Audience.users([_user_id(u, f"audience.users[{i}]") for i, u in enumerate(rest)])
         if kind == "users_file":
-            return Audience.users(read_user_ids(base / str(rest)))
+            return Audience.users(read_user_ids(files.resolve(rest, "audience.users_file")))
     raise InvalidAnnouncement(
-        f"audience: {value!r} is not one of all, tags:a,b, file:PATH "
+        f"audience: {shown(value)} is not one of all, tags:a,b, file:PATH "
         "(in a file: all, {tags: [...]}, {users: [...]}, {users_file: PATH})"
     )
 
@@ -199,7 +268,7 @@ def read_user_ids(path: Path) -> list[str]:
         raise InvalidAnnouncement(f"audience: file not found: {path}")
     try:
         return [str(u) for u in read_user_id_list(path)]
-    except ImportAborted as error:
+    except (ImportAborted, CredentialFile) as error:
         raise InvalidAnnouncement(f"audience: {error}") from None
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 from rich.live import Live
+from rich.text import Text
 
 from simulator import SimConfig, Simulator
 from worker import bots, embedded, migrate, progress, recipients
@@ -227,7 +228,7 @@ def _summary(run: Demo, info: AnnouncementInfo, quota: int, out: Any) -> None:
     out.print()
     if not out.is_terminal:
         out.print()  # Live leaves its last frame without a newline outside a terminal
-    out.print(f"[bold]{info.title}[/bold]: {info.status.value}")
+    out.print(Text.assemble((info.title, "bold"), f": {info.status.value}"))
     out.print(f"  recipients  {render.count(info.total)}")
     out.print(
         f"  sent        {render.count(info.sent)} in {render.duration(sending)}"

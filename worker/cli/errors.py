@@ -16,6 +16,7 @@ from worker.messaging.mixin.payloads import PayloadError
 from worker.progress import AmbiguousId
 from worker.recipient_files import ImportAborted
 from worker.recipients import InvalidUserId, UnknownRecipients
+from worker.secret_files import CredentialFile
 
 OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
@@ -34,6 +35,7 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     ImportAborted,
     InvalidUserId,
     UnknownRecipients,
+    CredentialFile,
 )
 
 

@@ -2,7 +2,8 @@
 
 Only presentation lives here; the numbers come from ``worker.progress`` and friends. Output that
 is not a terminal (a pipe, a test) gets a wide console without colours, so that ids are never
-cut; ``--json`` output bypasses Rich altogether.
+cut; ``--json`` output bypasses Rich altogether. Consoles do not parse markup: everything printed
+may hold user data.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def console(*, stderr: bool = False) -> Console:
     interactive = stream.isatty()
     return Console(
         file=stream,
+        # Titles, tags, reasons and file names are the users' and operators' text: "[/]" in a
+        # title must print as it is, not be parsed as Rich markup (which raised MarkupError).
+        # Style with ``style=`` or ``Text``, never with markup in the string.
+        markup=False,
         highlight=False,
         width=None if interactive else 160,
         no_color=not interactive,
@@ -104,6 +109,7 @@ def status_text(info: AnnouncementInfo) -> Text:
 def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("id", no_wrap=True)
+    table.add_column("bot", no_wrap=True)
     table.add_column("title", max_width=40, overflow="ellipsis", no_wrap=True)
     table.add_column("category")
     table.add_column("status")
@@ -113,6 +119,7 @@ def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
     for info in infos:
         table.add_row(
             str(info.id),
+            info.bot,
             info.title,
             info.category,
             status_text(info),
@@ -135,6 +142,7 @@ def announcement_details(info: AnnouncementInfo) -> Table:
         status.append(f"  ({info.status_reason})", style="italic")
     rows: list[tuple[str, str | Text]] = [
         ("id", str(info.id)),
+        ("bot", info.bot),
         ("title", info.title),
         ("category", info.category),
         ("status", status),
@@ -216,6 +224,7 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
         )
     line = Text.assemble(
         (f"{info.title[:50]}  ", "bold"),
+        (f"({info.bot})  ", "dim"),
         status_text(info),
         f"   rate {count(rate)} msg/s" if rate is not None else "   rate -",
         f"   ETA {duration(eta)}" if eta is not None else "",
@@ -259,7 +268,7 @@ def message_preview(category: str, content: Any) -> RenderableType:
     else:
         value = json.loads(content) if isinstance(content, str) else content
         body = _structured_preview(category, value)
-    return Panel(body, title=category, title_align="left", expand=False, width=72)
+    return Panel(body, title=Text(category), title_align="left", expand=False, width=72)
 
 
 def _structured_preview(category: str, value: Any) -> RenderableType:

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from models import Announcement, Delivery, Recipient, RecipientStatus
 from worker import recipients
 from worker.cli import context, render
-from worker.recipient_files import RowError, open_recipient_file, read_user_id_list
+from worker.recipient_files import RowError, open_recipient_file
+from worker.user_id_lists import read_user_id_list
 
 ERRORS_SHOWN = 20
 

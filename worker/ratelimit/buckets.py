@@ -14,8 +14,8 @@ Costs above a burst. ``try_take`` grants ``cost`` tokens from a bucket holding a
 leaves it in debt (``burst − cost`` tokens) that refill repays before anything else is granted.
 The long-run rate is unchanged, and the window bound of that bucket becomes
 ``max(burst, cost) + rate·window``: a batch is indivisible, so a window may hold all of it. The
-quota bucket has a burst of two batches and never goes into debt; a cap smaller than ten batches
-per window does, unless the sender splits batches to ``max_cost(specs)``.
+sender splits batches to ``max_cost(specs)``, every bucket's send unit, so no bucket goes into
+debt.
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ class Attempt:
 
 
 def max_cost(specs: Sequence[BucketSpec]) -> int:
-    """The largest cost that keeps every bucket of ``specs`` within its window bound.
+    """The most messages one request should take from ``specs``: every bucket's send unit.
 
-    Batches of at most this many messages never put a bucket into debt.
+    Requests of at most this many messages never put a bucket into debt (a unit is at most the
+    burst), and leave each bucket the lateness headroom that keeps its rate used.
     """
     if not specs:
         raise ValueError("max_cost needs at least one BucketSpec")
-    return min(spec.burst for spec in specs)
+    return min(spec.send_unit for spec in specs)
 
 
 class TokenBuckets:

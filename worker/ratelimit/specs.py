@@ -13,19 +13,25 @@ the provider therefore needs
     b + r·(W + Δ) ≤ L,   i.e.   r = (L − b) / (W + Δ)
 
 and a bucket kept busy sends ``r·W`` per window, a fraction ``(L − b)/L · W/(W + Δ)`` of the
-limit. For the Mixin quota (L = 100,000/min, W = 60 s, Δ = 0.5 s, b = 2 batches of 100) that is
-99.8 % · 99.17 % ≈ 98.98 %.
+limit: the burst is paid for at every limit, so it must scale with the limit.
 
-Why two batches and not one: a bucket whose burst equals the cost of a batch is full at the very
-instant the next batch becomes affordable, so every millisecond a worker is late to take it
-(sleep overshoot, a Redis round trip, a busy worker) wastes tokens that the clamp at ``b`` throws
-away. A second batch of headroom absorbs that lateness at a price of 0.1 % of the quota. Measured
-with ``bench/bucket_window.py`` (4 processes, 70 s, production figures): 98.94 % of the quota
-sustained with two batches of burst, 97.69 % with one (``--burst-batches 1``), against 98.98 %
-and 99.07 % on paper. The burst is further kept
-to a tenth of the limit, so that small limits (a per-announcement cap, a test quota) never lose
-more than 10 % of their rate to it; such buckets may have a burst below a full batch, see
-``max_cost`` in :mod:`worker.ratelimit.buckets` for what that means.
+The burst is a *send unit* ``u`` plus *lateness headroom* ``h``:
+
+- ``u`` is the most one request takes from the bucket: a batch (100) when the limit is large,
+  a hundredth of the limit below 10,000 per window (never below a tenth of a batch, so that a
+  small limit costs at most ten requests per batch). The sender splits batches to ``u``
+  (``max_cost``).
+- ``h = r·λ`` tokens, ``λ`` = 60 ms: a bucket whose burst equals the unit is full at the very
+  instant the next unit becomes affordable, so every millisecond a worker is late (sleep
+  overshoot, a Redis round trip, a busy worker) would waste tokens that the clamp at ``b`` throws
+  away. ``h`` absorbs that lateness.
+
+For the Mixin quota (L = 100,000/min, W = 60 s, Δ = 0.5 s) that is ``b = 100 + 100 = 200`` and
+99.8 % · 99.17 % ≈ 98.98 % of the quota; at 1,000 to 10,000 a minute ``b`` is about 1.1 % of
+the limit and the bucket sustains ~98.1 % of it on paper, where a fixed burst of two batches left 89 %
+at 2,000 (issue 13, item 9). Measurements: ``docs/decisions/2026-12-02-burst-scales-with-quota.md``.
+The burst never exceeds a tenth of the limit, so a tiny limit (a cap of a few messages a
+minute) can still pace.
 """
 
 from __future__ import annotations
@@ -37,9 +43,14 @@ from dataclasses import dataclass
 DEFAULT_WINDOW_SECONDS = 60.0
 # Mixin accepts at most 100 messages per CREATE_PLAIN_MESSAGES / POST /messages.
 DEFAULT_BATCH_SIZE = 100
-DEFAULT_BURST_BATCHES = 2
 # Upper bound of the time between taking tokens and the provider counting the batch.
 DEFAULT_DELTA_SECONDS = 0.5
+# How late a sender may be to take tokens that became affordable without wasting any.
+DEFAULT_LATENESS_SECONDS = 0.06
+# One request takes at most this share of the limit (until it reaches a whole batch) ...
+SEND_UNIT_SHARE = 0.01
+# ... and at least this share of a batch, so that a small limit costs at most 10 requests a batch.
+MIN_UNIT_SHARE_OF_BATCH = 0.1
 # The burst never costs a limit more than this fraction of its rate.
 MAX_BURST_FRACTION = 0.1
 
@@ -59,6 +70,8 @@ class BucketSpec:
     rate_per_second: float
     burst: int
     window_seconds: float = DEFAULT_WINDOW_SECONDS
+    # The most one request should take (the sender splits batches to it); 0 means the burst.
+    unit: int = 0
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -73,6 +86,13 @@ class BucketSpec:
             raise ValueError(
                 f"BucketSpec.window_seconds must be a positive number, got {self.window_seconds!r}"
             )
+        if not 0 <= self.unit <= self.burst:
+            raise ValueError(f"BucketSpec.unit must be between 0 and the burst, got {self.unit!r}")
+
+    @property
+    def send_unit(self) -> int:
+        """The most tokens one request should take: the unit, or the whole burst if unset."""
+        return self.unit or self.burst
 
     @property
     def window_bound(self) -> float:
@@ -89,29 +109,46 @@ def spec_for_limit(
     limit_per_window: int,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    burst_batches: int = DEFAULT_BURST_BATCHES,
+    lateness_seconds: float = DEFAULT_LATENESS_SECONDS,
     delta_seconds: float = DEFAULT_DELTA_SECONDS,
     window_seconds: float = DEFAULT_WINDOW_SECONDS,
+    burst: int | None = None,
 ) -> BucketSpec:
     """The bucket that never lets the provider count more than ``limit_per_window`` per window.
 
-    ``burst = min(burst_batches·batch_size, limit/10)`` (at least 1) and
-    ``rate = (limit − burst) / (window + delta)``, so ``burst + rate·(window + delta) = limit``.
+    ``unit = clamp(limit/100, batch/10, batch)``, ``burst = unit + ⌈λ·limit/(window + Δ)⌉``, both
+    at most ``limit/10`` (at least 1), and ``rate = (limit − burst) / (window + Δ)``, so that
+    ``burst + rate·(window + Δ) = limit``. An explicit ``burst`` overrides the first two (benches
+    and tests compare bursts); its unit is then the burst itself.
     """
     if limit_per_window < 2:
         # With burst >= 1 a limit of 1 leaves nothing to refill: such a bucket could never pace.
         raise ValueError(
             f"a limit of {limit_per_window} per window is too small to pace (need >= 2)"
         )
-    if batch_size < 1 or burst_batches < 1:
-        raise ValueError(
-            f"batch_size and burst_batches must be at least 1, got {batch_size} and {burst_batches}"
-        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not (math.isfinite(delta_seconds) and delta_seconds >= 0):
         raise ValueError(f"delta_seconds must be a non-negative number, got {delta_seconds!r}")
-    burst = max(1, min(burst_batches * batch_size, int(limit_per_window * MAX_BURST_FRACTION)))
+    if not (math.isfinite(lateness_seconds) and lateness_seconds >= 0):
+        raise ValueError(
+            f"lateness_seconds must be a non-negative number, got {lateness_seconds!r}"
+        )
+    ceiling = max(1, int(limit_per_window * MAX_BURST_FRACTION))
+    if burst is not None:
+        if not 1 <= burst < limit_per_window:
+            raise ValueError(f"burst must be between 1 and the limit, got {burst}")
+        unit = burst
+    else:
+        unit = int(limit_per_window * SEND_UNIT_SHARE)
+        unit = min(batch_size, max(unit, math.ceil(batch_size * MIN_UNIT_SHARE_OF_BATCH)))
+        headroom = math.ceil(lateness_seconds * limit_per_window / (window_seconds + delta_seconds))
+        burst = min(unit + headroom, ceiling)
+        unit = min(unit, burst)
     rate = (limit_per_window - burst) / (window_seconds + delta_seconds)
-    return BucketSpec(key=key, rate_per_second=rate, burst=burst, window_seconds=window_seconds)
+    return BucketSpec(
+        key=key, rate_per_second=rate, burst=burst, window_seconds=window_seconds, unit=unit
+    )
 
 
 def quota_spec(
@@ -120,8 +157,8 @@ def quota_spec(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     delta_seconds: float = DEFAULT_DELTA_SECONDS,
-    burst_batches: int = DEFAULT_BURST_BATCHES,
     window_seconds: float = DEFAULT_WINDOW_SECONDS,
+    burst: int | None = None,
 ) -> BucketSpec:
     """The bot's quota bucket, shared by every worker and transport that sends as ``bot_id``.
 
@@ -133,9 +170,9 @@ def quota_spec(
         f"{KEY_PREFIX}:quota:{bot_id}",
         quota_per_minute,
         batch_size=batch_size,
-        burst_batches=burst_batches,
         delta_seconds=delta_seconds,
         window_seconds=window_seconds,
+        burst=burst,
     )
 
 
@@ -145,12 +182,12 @@ def cap_spec(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     delta_seconds: float = DEFAULT_DELTA_SECONDS,
-    burst_batches: int = DEFAULT_BURST_BATCHES,
     window_seconds: float = DEFAULT_WINDOW_SECONDS,
+    burst: int | None = None,
 ) -> BucketSpec:
     """An announcement's optional rate cap, taken together with the quota in one atomic call.
 
-    Same arithmetic as the quota. A cap below ten batches per window gets a burst below one
+    Same arithmetic as the quota. A cap below 10,000 per window gets a send unit below one
     batch: split batches to ``max_cost([quota, cap])`` to hold it to the message, or send whole
     batches and accept that one batch is indivisible (see ``TokenBuckets.try_take``).
     """
@@ -158,7 +195,7 @@ def cap_spec(
         f"{KEY_PREFIX}:cap:{announcement_id}",
         messages_per_minute,
         batch_size=batch_size,
-        burst_batches=burst_batches,
         delta_seconds=delta_seconds,
         window_seconds=window_seconds,
+        burst=burst,
     )

@@ -7,12 +7,13 @@ import uuid
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
-from models import Batch, BatchState
+from models import Announcement, Batch, BatchState
 from tests import factories
-from worker.broadcast import dispatcher, planner
+from worker.broadcast import dispatcher, pipeline
 from worker.broadcast.dispatcher import Pace
+from worker.broadcast.pipeline import InlineBroker, PipelineConfig
 from worker.broadcast.retry import RetryPolicy
 from worker.broadcast.sender import BatchResult, BatchSender, SenderConfig
 from worker.db import Database
@@ -27,7 +28,6 @@ def pace(high_water: int) -> Pace:
     """At most ``high_water`` batches in flight, and no other bound: these tests are about what
     is sent, not how fast."""
     return Pace(high_water=high_water, default_quota=100_000_000)
-
 
 
 @dataclass
@@ -66,13 +66,16 @@ def make_sender(
 
 
 def start_and_plan(database: Database, announcement_id: uuid.UUID) -> None:
+    """Start the due announcement and plan all of it, dispatching nothing."""
     with database.session() as session:
         dispatcher.start_due(session)
-    while True:
-        with database.session() as session:
-            assert planner.claim_plan_lease(session, announcement_id, "test")
-            if planner.plan_page(session, announcement_id, page_size=5000, batch_size=100).finished:
-                return
+    config = PipelineConfig(pace=pace(1000), plan_ahead=0, plan_page_size=5_000)
+    pipeline.plan(database, InlineBroker(), config, announcement_id, "test", start_sending=False)
+    with database.session() as session:
+        planned = session.execute(
+            select(Announcement.planned).where(Announcement.id == announcement_id)
+        ).scalar_one()
+    assert planned, "planning stopped before the audience was exhausted"
 
 
 def drive(database: Database, sender: BatchSender, *, rounds: int = 50) -> list[BatchResult]:

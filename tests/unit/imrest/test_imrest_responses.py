@@ -12,7 +12,6 @@ from worker.messaging.errors import (
     Forbidden,
     InvalidData,
     MessagingError,
-    NotFound,
     PermanentError,
     RateLimited,
     ServerError,
@@ -59,6 +58,13 @@ def test_configuration_codes_stop_the_provider_in_plain_words(code: int, words: 
     assert error.code == code and words in error.description
     assert str(error).startswith(f"IM REST error {code}: ")
     assert "server: Invalid access-token in header" in str(error)
+
+
+@pytest.mark.parametrize("code", [30000, 30024, 30999, 39999])
+def test_every_licence_code_stops_the_provider_naming_the_licence(code: int) -> None:
+    # §5.1 documents 30021-30023; the whole 3xxxx family is the licence system.
+    error = error_of(200, reply(code, "licence"))
+    assert type(error) is Unauthorized and "licence" in error.description
 
 
 @pytest.mark.parametrize("code", [10000, 20001, 20002])
@@ -115,9 +121,11 @@ def test_a_4xx_with_a_business_code_is_classified_by_the_code() -> None:
     assert type(error_of(400, reply(10002, "bad"))) is InvalidData
 
 
-def test_http_404_names_the_base_url() -> None:
+def test_http_404_stops_the_provider_and_names_the_base_url() -> None:
+    # A wrong base URL is the bot's setting, not a recipient's fault: halt, never split and fail.
     error = error_of(404, reply(404, "no such path"))
-    assert type(error) is NotFound and "base URL" in str(error)
+    assert type(error) is Unauthorized and "base URL" in str(error)
+    assert type(error_of(404, b"<html>Not Found</html>")) is Unauthorized
 
 
 def test_other_client_errors_are_bad_requests() -> None:

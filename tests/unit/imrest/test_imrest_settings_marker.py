@@ -33,6 +33,14 @@ def test_defaults_are_the_spec_assumptions() -> None:
         50,
     )
     assert s.after_horizon == "mark_unknown"
+    assert (s.unknown_code_retries, s.sample_above, s.sample_margin, s.poll_share) == (
+        3,
+        2000,
+        0.02,
+        0.2,
+    )
+    assert s.poll_delays == (60.0, 600.0, 3600.0, 86400.0)
+    assert s.poll_schedule.first(0.0) == 60.0
 
 
 def test_the_token_is_never_shown() -> None:
@@ -48,6 +56,11 @@ def test_the_token_is_never_shown() -> None:
         ({"from_user_id": 0}, "from_user_id"),
         ({"batch_size": 101}, "batch_size"),
         ({"endpoint": "broadcast"}, "endpoint"),
+        ({"unknown_code_retries": -1}, "unknown_code_retries"),
+        ({"poll_delays": (600.0, 60.0)}, "poll_delays"),
+        ({"sample_above": -1}, "sample_above"),
+        ({"sample_margin": 0.0}, "sample_margin"),
+        ({"poll_share": 1.0}, "poll_share"),
         ({"after_horizon": "retry"}, "after_horizon"),
         ({"timeout": 0}, "timeout"),
         ({"page_limit": 500}, "page_limit"),

@@ -4,12 +4,14 @@ Business errors come back as HTTP 200 with a ``code`` other than 200, so this ta
 HTTP status, decides what the pipeline does. The classes mean what they mean for Mixin:
 
 - ``Unauthorized``: configuration is wrong (token, app, licence, permission); the provider must
-  stop and an operator must act, never a retry loop (10003, 10008, 10010, 30021–30023, 40000);
+  stop and an operator must act, never a retry loop (10003, 10008, 10010, every licence code
+  3xxxx, 40000, and HTTP 401/403/404 in ``responses``);
 - ``Forbidden``: one target cannot be messaged (10000 unknown user, 20001 unknown group, 20002
   sender not in the group); a multi-target batch is split to find it;
 - ``InvalidData``: 10002, the request itself is wrong;
 - ``ServerError`` / ``RateLimited``: 20000, 5xx, 429, retried with the same ``transaction_id``;
-- anything else: a plain ``TransientError``, retried a bounded number of times.
+- anything else: a plain ``TransientError``, retried at most ``unknown_code_retries`` times
+  (``retries``).
 
 10010 ("User has no permission") is classified as ``Unauthorized`` although the spec would stop
 only after repeats: a per-recipient reading would make the pipeline split the batch and mark
@@ -52,6 +54,9 @@ FATAL_CODES: dict[int, str] = {
     40000: "the server does not know this app_id; check the configured app_id and base URL",
 }
 
+#: §5.1: 3xxxx is the licence family; codes beyond the three documented ones stop the bot too.
+LICENCE_CODES = range(30000, 40000)
+
 _PER_TARGET: dict[int, str] = {
     USER_NOT_FOUND: "a target user does not exist",
     GROUP_NOT_FOUND: "a target group does not exist",
@@ -75,6 +80,12 @@ def classify_code(
     common: dict[str, Any] = {"code": code, "status": status, "extra": extra, "provider": PROVIDER}
     if code in FATAL_CODES:
         return Unauthorized(f"{FATAL_CODES[code]}, then resume{said}", **common)
+    if code in LICENCE_CODES:
+        return Unauthorized(
+            f"the server refused the app's licence; check the licence in the console, then "
+            f"resume{said}",
+            **common,
+        )
     if code in _PER_TARGET:
         return Forbidden(f"{_PER_TARGET[code]}{said}", **common)
     if code == INVALID_PARAMETER:

@@ -2,8 +2,8 @@
 
 Every reply is meant to be HTTP 200 with ``{code, data, message}``; success is ``code == 200``
 and anything else is classified by ``codes.classify_code``. HTTP statuses the seed does not
-mention are read as the spec's §5.2 says: 401/403 stop the provider (as 10008), 404 means a wrong
-base URL or path, 429 slows down, 5xx and a body that is not the JSON envelope are retried.
+mention are read as the spec's §5.2 says: 401/403 stop the provider (as 10008), and so does 404
+(a wrong base URL or path), 429 slows down, 5xx and a body that is not the JSON envelope are retried.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 from worker.messaging.errors import (
     BadRequest,
     MessagingError,
-    NotFound,
     RequestTimeout,
     ServerError,
     TransientError,
@@ -71,8 +70,11 @@ def _http_error(
             **common,
         )
     if status_code == 404:
-        return NotFound(
-            f"HTTP 404: the base URL or path is wrong; check the configured base URL{detail}",
+        # §5.2: fatal. A NotFound would read as "this recipient", and the pipeline would split
+        # every batch and fail each recipient for what is one wrong setting of the bot.
+        return Unauthorized(
+            f"HTTP 404: the base URL or path is wrong; check the configured base URL, then "
+            f"resume{detail}",
             **common,
         )
     if status_code == 408:

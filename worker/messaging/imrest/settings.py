@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from worker.messaging.imrest.polling import DEFAULT_POLL_DELAYS, PollSchedule
+from worker.messaging.imrest.sampling import DEFAULT_MARGIN, DEFAULT_SAMPLE_ABOVE
+
 Endpoint = Literal["send", "notify"]
 AfterHorizon = Literal["mark_unknown", "resend"]
 
@@ -25,6 +28,10 @@ DEFAULT_RETRY_HORIZON_SECONDS = 60.0
 DEFAULT_TIMEOUT_SECONDS = 10.0
 #: §2.2: messages asked for per ``GET /message/conversation`` page.
 DEFAULT_PAGE_LIMIT = 50
+#: Issue 12: polling may use at most this share of the bot's request budget.
+DEFAULT_POLL_SHARE = 0.2
+#: §5.1: an unknown ``code`` is retried at most this many times, then the batch fails.
+DEFAULT_UNKNOWN_CODE_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,11 @@ class ImRestSettings:
     retry does once ``retry_horizon_seconds`` have passed since a batch's first attempt: the
     server may have forgotten its ``transaction_id`` by then, so ``"mark_unknown"`` (at most
     once) stops, while ``"resend"`` (at least once) sends again with the same id (spec §3.2).
+
+    Status polling: each recipient is polled ``poll_delays`` seconds after its batch was sent
+    (``polling.PollSchedule``); audiences above ``sample_above`` recipients are polled through a
+    uniform sample sized for ±``sample_margin`` (``sampling``); polling may use at most
+    ``poll_share`` of the bot's request budget.
     """
 
     base_url: str
@@ -49,11 +61,17 @@ class ImRestSettings:
     endpoint: Endpoint = "send"
     after_horizon: AfterHorizon = "mark_unknown"
     page_limit: int = DEFAULT_PAGE_LIMIT
+    unknown_code_retries: int = DEFAULT_UNKNOWN_CODE_RETRIES
+    poll_delays: tuple[float, ...] = DEFAULT_POLL_DELAYS
+    sample_above: int = DEFAULT_SAMPLE_ABOVE
+    sample_margin: float = DEFAULT_MARGIN
+    poll_share: float = DEFAULT_POLL_SHARE
 
     def __post_init__(self) -> None:
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https") or not urlsplit(self.base_url).netloc:
-            raise ValueError(f"base_url must be an http(s) URL, not {self.base_url!r}")
+            # Not quoted: a URL may carry a password.
+            raise ValueError("base_url must be an http(s) URL")
         if not self.app_id:
             raise ValueError("app_id must not be empty")
         if not self.access_token:
@@ -72,6 +90,20 @@ class ImRestSettings:
             raise ValueError(f"after_horizon must be one of {', '.join(AFTER_HORIZON_POLICIES)}")
         if not 1 <= self.page_limit <= 100:
             raise ValueError("page_limit must be between 1 and 100")
+        if self.unknown_code_retries < 0:
+            raise ValueError("unknown_code_retries must not be negative")
+        PollSchedule(tuple(self.poll_delays))  # raises ValueError naming poll_delays
+        if self.sample_above < 0:
+            raise ValueError("sample_above must not be negative")
+        if not 0 < self.sample_margin < 0.5:
+            raise ValueError("sample_margin must be between 0 and 0.5")
+        if not 0 < self.poll_share < 1:
+            raise ValueError("poll_share must be between 0 and 1")
+
+    @property
+    def poll_schedule(self) -> PollSchedule:
+        """When to poll a recipient after its batch was sent."""
+        return PollSchedule.of(self.poll_delays)
 
     def may_resend(self, first_attempt_at: float, now: float) -> bool:
         """Whether a batch first tried at ``first_attempt_at`` may be sent again at ``now``.
