@@ -12,6 +12,9 @@ from typing import Any
 
 from worker.broadcast.sender import BatchResult
 
+# What an outcome says before the provider's error, if any.
+_REASONS = {"throttled": "waiting for the quota's tokens", "failed": "gave up: "}
+
 
 def send_batch_kwargs(
     batch_id: int, announcement_id: uuid.UUID | str | None, bot_id: int | None
@@ -42,10 +45,8 @@ def batch_summary(batch_id: int, result: BatchResult) -> dict[str, Any]:
     return summary
 
 
-_REASONS = {"throttled": "waiting for the quota's tokens", "failed": "gave up: "}
-
-
 def describe(summary: dict[str, Any]) -> str:
+    """A summary as one line, for an exception's message (Flower's RETRY and FAILURE rows)."""
     parts = [
         f"batch {summary['batch_id']} of announcement {summary['announcement_id']} "
         f"(bot {summary['bot_id']})",

@@ -1,8 +1,9 @@
 """Celery tasks: shells that call one step of ``worker.broadcast.pipeline`` (STYLE 2).
 
-Arguments are primitive ids, passed by keyword so that Flower names them (``task_views``). Infrastructure hiccups (Postgres or Redis
-unreachable for a moment) retry the task shortly; everything else is decided by the pipeline,
-whose own state in Postgres makes every task safe to run twice.
+Arguments are primitive ids, passed by keyword so that Flower names them (``task_views``).
+Infrastructure hiccups (Postgres or Redis unreachable for a moment) retry the task shortly;
+everything else is decided by the pipeline, whose own state in Postgres makes every task safe to
+run twice.
 """
 
 from __future__ import annotations
