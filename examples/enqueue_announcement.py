@@ -1,10 +1,11 @@
 """Enqueue announcements from an admin script, exactly once however often the script runs.
 
+    source .venv/bin/activate                 # the virtualenv blazecast is installed in
     blazecast db upgrade                      # once, on a new database
     python examples/enqueue_announcement.py
 
 It reads the same BLAZECAST_* settings as the blazecast command (with none set: the embedded
-Postgres and Redis under ./.blazecast). Running workers pick the announcements up from Postgres.
+Postgres and Redis in blazecast's data folder). Running workers pick the announcements up from Postgres.
 """
 
 from worker.api import Audience, Blazecast

@@ -7,6 +7,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import celeryd_init, worker_process_init, worker_process_shutdown
 
+import worker.liveness  # noqa: F401  (connects the worker heartbeat stamp: see liveness)
 from worker import queues, redis_transport
 from worker.config import Settings, get_settings
 from worker.runtime import Runtime

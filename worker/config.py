@@ -8,7 +8,9 @@ is one line naming the variable, so the CLI can print it as is.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -25,6 +27,22 @@ SHOWN_VALUE_CHARS = 80
 _PASSWORD_PARAMETER = re.compile(r"(password=)[^&;#\s]*", re.IGNORECASE)
 
 
+def default_home() -> Path:
+    """Where blazecast keeps its state when ``BLAZECAST_HOME`` is unset: one folder whatever the
+    working folder (a relative default made a second, empty database in every folder it ran in).
+
+    The platform's user data folder (``$XDG_DATA_HOME/blazecast``, ``~/.local/share/blazecast``,
+    ``~/Library/Application Support/blazecast`` on macOS); for root ``/var/lib/blazecast``, as
+    root's home is closed to the embedded Postgres, which runs as its own user.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/blazecast")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "blazecast"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "blazecast"
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message names the environment variable."""
 
@@ -37,7 +55,7 @@ class Settings(BaseSettings):
     # Engines: unset means "start the embedded one under home".
     database_url: str | None = None
     redis_url: str | None = None
-    home: Path = Path(".blazecast")
+    home: Path = Field(default_factory=default_home)
 
     # The bot and the provider.
     keystore: Path | None = None

@@ -12,11 +12,16 @@ hash, which the exporter reads.
 | ``blazecast_announcement_messages{announcement,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped of open (and lately finished) announcements |
 | ``blazecast_announcements{status}`` | gauge | announcements per status |
 | ``blazecast_batches{state}`` | gauge | open batches: pending, queued, leased, retry |
-| ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first |
+| ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first (after provider errors) |
+| ``blazecast_batch_outcomes_total{outcome}`` | counter | ``send_batch`` runs by outcome: done, retry, throttled, failed, released, not-leased |
+| ``blazecast_oldest_queued_batch_age_seconds`` | gauge | how long the oldest batch in the send queue has waited for a worker |
+| ``blazecast_announcements_auto_paused`` | gauge | announcements paused by the error threshold |
+| ``blazecast_last_tick_age_seconds`` | gauge | since the beat tick last ran (+Inf: not in the last day) |
+| ``blazecast_live_workers{queue}`` | gauge | workers heard from in the last 10 s, per queue they consume |
 | ``blazecast_provider_errors_total{kind}`` | counter | provider errors seen by sending workers (rate_limited = 429) |
 | ``blazecast_rate_limited_total`` | counter | 429 answers |
 | ``blazecast_quota_tokens`` | gauge | tokens in the bot's quota bucket now |
-| ``blazecast_quota_rate_per_second`` / ``_rate_factor`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
+| ``blazecast_quota_rate_per_second`` / ``blazecast_quota_rate_factor`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
 | ``blazecast_quota_wait_seconds`` | gauge | how long a full batch would wait for tokens now |
 | ``blazecast_queue_depth{queue}`` | gauge | messages waiting in each Celery queue (all priorities) |
 | ``blazecast_receipt_lag_seconds{quantile}`` | gauge | sent → DELIVERED, over the latest finished batches |
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
@@ -38,7 +44,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from models import OPEN_BATCH_STATES, Announcement, AnnouncementStatus, Batch, Bot
+from models import OPEN_BATCH_STATES, Announcement, AnnouncementStatus, Batch, BatchState, Bot
+from worker import liveness
+from worker.broadcast.sender import AUTO_PAUSED
 from worker.db import Database
 from worker.messaging import errors
 from worker.messaging.transport import OutgoingMessage, Transport
@@ -48,6 +56,7 @@ from worker.ratelimit import BucketSpec, TokenBuckets
 log = logging.getLogger(__name__)
 
 COUNTERS_KEY = "blazecast:metrics:provider_errors"
+OUTCOMES_KEY = "blazecast:metrics:batch_outcomes"
 # kombu's Redis transport keeps priorities 3, 6 and 9 of a queue in sibling lists.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 RECENT_BATCHES = 20
@@ -110,6 +119,12 @@ class CountingTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def count_outcome(client: redis.Redis, outcome: str) -> None:
+    """Count one ``send_batch`` outcome; like the error counts, lost if Redis cannot be reached."""
+    with contextlib.suppress(redis.RedisError):
+        client.hincrby(OUTCOMES_KEY, outcome, 1)
 
 
 class BlazecastCollector(Collector):
@@ -178,6 +193,19 @@ class BlazecastCollector(Collector):
             halted = session.execute(
                 select(func.count()).select_from(Bot).where(Bot.halted_reason.is_not(None))
             ).scalar_one()
+            oldest_queued = session.execute(
+                select(
+                    func.coalesce(
+                        func.extract("epoch", func.now() - func.min(Batch.enqueued_at)), 0
+                    )
+                ).where(Batch.state == BatchState.QUEUED)
+            ).scalar_one()
+            auto_paused = session.execute(
+                select(func.count()).where(
+                    Announcement.status == AnnouncementStatus.PAUSED,
+                    Announcement.status_reason.startswith(AUTO_PAUSED),
+                )
+            ).scalar_one()
 
         messages = GaugeMetricFamily(
             "blazecast_announcement_messages",
@@ -212,6 +240,16 @@ class BlazecastCollector(Collector):
             lag.add_metric(["0.95"], float(p95))
         yield lag
         yield GaugeMetricFamily("blazecast_bot_halted", "1 while a 401 halts sending", value=halted)
+        yield GaugeMetricFamily(
+            "blazecast_oldest_queued_batch_age_seconds",
+            "How long the oldest batch in the send queue has waited for a worker",
+            value=float(oldest_queued),
+        )
+        yield GaugeMetricFamily(
+            "blazecast_announcements_auto_paused",
+            "Announcements paused by the error threshold",
+            value=auto_paused,
+        )
 
     def _from_redis(self) -> Iterator[Metric]:
         with self.redis.pipeline(transaction=False) as pipe:
@@ -238,6 +276,25 @@ class BlazecastCollector(Collector):
             "blazecast_rate_limited",
             "429 answers from the provider",
             value=int(counted.get(b"rate_limited", 0)),
+        )
+        outcomes: dict[bytes, bytes] = self.redis.hgetall(OUTCOMES_KEY)  # type: ignore[assignment]
+        by_outcome = CounterMetricFamily(
+            "blazecast_batch_outcomes", "send_batch runs by outcome", labels=["outcome"]
+        )
+        for outcome, n in sorted(outcomes.items()):
+            by_outcome.add_metric([outcome.decode()], int(n))
+        yield by_outcome
+        workers = GaugeMetricFamily(
+            "blazecast_live_workers", "Workers heard from, per queue they consume", labels=["queue"]
+        )
+        for queue, names in sorted(liveness.workers_by_queue(self.redis).items()):
+            workers.add_metric([queue], len(names))
+        yield workers
+        age = liveness.tick_age(self.redis)
+        yield GaugeMetricFamily(
+            "blazecast_last_tick_age_seconds",
+            "Seconds since the beat tick last ran (+Inf: not in the last day)",
+            value=math.inf if age is None else age,
         )
 
         if self.quota is not None:

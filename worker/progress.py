@@ -155,6 +155,8 @@ def resolve_id(session: Session, text: str) -> uuid.UUID:
         full = None
     if full is not None and len(text) >= 32:
         return full
+    if len(text) < 4 and re.fullmatch(r"[0-9a-f-]*", text):
+        raise AmbiguousId(f"{text!r}: give at least 4 characters of the announcement id")
     if not _ID_PREFIX.match(text):
         raise AnnouncementNotFound(shown(text))  # quoted and cut: it may hold anything
     matches = list(
@@ -214,6 +216,21 @@ def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Fai
         .order_by(func.count().desc())
     )
     return [Failure(state, text or "(no reason recorded)", int(n)) for state, text, n in rows]
+
+
+def unreachable_count(session: Session, announcement_id: uuid.UUID) -> int:
+    """Recipients of the announcement who cannot be messaged (the provider answered 403)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Delivery)
+            .join(Recipient, Recipient.id == Delivery.recipient_id)
+            .where(
+                Delivery.announcement_id == announcement_id,
+                Recipient.status == RecipientStatus.UNREACHABLE,
+            )
+        ).scalar_one()
+    )
 
 
 def batch_states(session: Session, announcement_id: uuid.UUID) -> dict[BatchState, int]:

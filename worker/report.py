@@ -36,7 +36,7 @@ CSV_COLUMNS = (
 )
 STREAM_ROWS = 5_000
 MAX_BINS = 400  # enough points for a smooth curve on a 1,200 px wide plot
-CURVES = ("sent", "delivered", "read")
+CURVES = ("sent", "delivered", "read", "failed")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class Curves:
     start: datetime | None
     seconds: list[float]
     counts: dict[str, list[int]]
+    total: int = 0  # messages planned: the line every curve heads for
 
 
 def write_report(session: Session, announcement_id: uuid.UUID, out_dir: Path) -> ReportFiles:
@@ -115,19 +116,30 @@ def outcome_curves(session: Session, announcement_id: uuid.UUID) -> Curves:
     """Cumulative sent / delivered / read counts over time, in at most ``MAX_BINS`` bins."""
     d = Delivery
     mine = d.announcement_id == announcement_id
-    start, end = session.execute(
+    start, end, total = session.execute(
         select(
-            func.min(d.sent_at),
-            func.greatest(func.max(d.sent_at), func.max(d.delivered_at), func.max(d.read_at)),
+            func.least(func.min(d.sent_at), func.min(d.failed_at)),
+            func.greatest(
+                func.max(d.sent_at),
+                func.max(d.delivered_at),
+                func.max(d.read_at),
+                func.max(d.failed_at),
+            ),
+            func.count(),
         ).where(mine)
     ).one()
     if start is None:
-        return Curves(None, [], {name: [] for name in CURVES})
+        return Curves(None, [], {name: [] for name in CURVES}, total)
     span = max((end - start).total_seconds(), 1.0)
     width = max(span / MAX_BINS, 0.1)
     bins = int(span // width) + 1
     counts = {name: [0] * bins for name in CURVES}
-    columns = {"sent": d.sent_at, "delivered": d.delivered_at, "read": d.read_at}
+    columns = {
+        "sent": d.sent_at,
+        "delivered": d.delivered_at,
+        "read": d.read_at,
+        "failed": d.failed_at,
+    }
     for name, column in columns.items():
         offset = cast(extract("epoch", column - start), Float) / width
         bucket = func.least(func.greatest(func.floor(offset), 0), bins - 1)
@@ -141,14 +153,16 @@ def outcome_curves(session: Session, announcement_id: uuid.UUID) -> Curves:
             series[i] += series[i - 1]
     # Each point is the total at the end of its bin; the curves start from zero at the origin.
     seconds = [0.0] + [(i + 1) * width for i in range(bins)]
-    return Curves(start, seconds, {name: [0, *series] for name, series in counts.items()})
+    return Curves(start, seconds, {name: [0, *series] for name, series in counts.items()}, total)
 
 
 def draw_curves(curves: Curves, title: str, path: Path) -> None:
     figure = Figure(figsize=(10, 5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    colours = {"sent": "#d9a400", "delivered": "#1f8fd6", "read": "#2ca02c"}
+    colours = {"sent": "#d9a400", "delivered": "#1f8fd6", "read": "#2ca02c", "failed": "#d62728"}
+    if curves.total:
+        axes.axhline(curves.total, color="#555555", linestyle="--", linewidth=1, label="total")
     for name in CURVES:
         axes.plot(curves.seconds, curves.counts[name], label=name, color=colours[name])
     axes.set_xlabel("seconds since the first message was sent")

@@ -1,8 +1,9 @@
 """Celery tasks: shells that call one step of ``worker.broadcast.pipeline`` (STYLE 2).
 
-Arguments are primitive ids (readable in Flower). Infrastructure hiccups (Postgres or Redis
-unreachable for a moment) retry the task shortly; everything else is decided by the pipeline,
-whose own state in Postgres makes every task safe to run twice.
+Arguments are primitive ids, passed by keyword so that Flower names them (``task_views``).
+Infrastructure hiccups (Postgres or Redis unreachable for a moment) retry the task shortly;
+everything else is decided by the pipeline, whose own state in Postgres makes every task safe to
+run twice.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from typing import Any
 
 import redis
 from celery import Task, shared_task
+from celery.exceptions import Retry
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from worker.broadcast import pipeline, receipt_journal
+from worker.broadcast import dispatcher, pipeline, receipt_journal
 from worker.celery_app import runtime_of
+from worker.liveness import safe_record_tick
+from worker.metrics import count_outcome
 from worker.queues import SEND_QUEUE
 from worker.runtime import Runtime
+from worker.task_views import BatchGaveUp, BatchRetried, batch_summary, describe, send_batch_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +54,36 @@ class BlazecastTask(Task):
 class CeleryBroker:
     """The pipeline's ``Broker``: Celery messages over the runtime's Redis."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self, runtime: Runtime, known: dict[int, tuple[str | None, int | None]] | None = None
+    ) -> None:
         self.runtime = runtime
+        # Batches whose announcement and bot are known already (the task's own): not looked up.
+        self.known = {b: owner for b, owner in (known or {}).items() if None not in owner}
+
+    def kwargs_for(self, batch_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """``send_batch`` keyword arguments naming each batch's announcement and bot (one query
+        for the batches not known yet)."""
+        unknown = [b for b in batch_ids if b not in self.known]
+        if unknown:
+            with self.runtime.db.session() as session:
+                for batch_id, (announcement, bot) in dispatcher.owners_of(session, unknown).items():
+                    self.known[batch_id] = (str(announcement), bot)
+        return [send_batch_kwargs(b, *self.known.get(b, (None, None))) for b in batch_ids]
 
     def publish_batches(self, batch_ids: Sequence[int]) -> None:
-        for batch_id in batch_ids:
-            send_batch.apply_async((batch_id,), queue=SEND_QUEUE)
+        for kwargs in self.kwargs_for(batch_ids):
+            send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE)
 
     def publish_batch_later(self, batch_id: int, seconds: float) -> None:
-        send_batch.apply_async((batch_id,), queue=SEND_QUEUE, countdown=seconds)
+        (kwargs,) = self.kwargs_for([batch_id])
+        send_batch.apply_async(kwargs=kwargs, queue=SEND_QUEUE, countdown=seconds)
 
     def publish_plan(self, announcement_id: uuid.UUID) -> None:
         # One plan task waiting per announcement; the planner's lease is the real guard.
         key = plan_enqueued_key(str(announcement_id))
         if self.runtime.redis.set(key, 1, nx=True, ex=PLAN_ENQUEUED_SECONDS):
-            plan_announcement.delay(str(announcement_id))
+            plan_announcement.delay(announcement_id=str(announcement_id))
 
     def send_queue_empty(self) -> bool:
         return int(self.runtime.redis.llen(SEND_QUEUE)) == 0
@@ -73,17 +93,34 @@ def plan_enqueued_key(announcement_id: str) -> str:
     return f"blazecast:plan-enqueued:{announcement_id}"
 
 
-@shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch")
-def send_batch(self: BlazecastTask, batch_id: int) -> dict[str, Any]:
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch", throws=(BatchGaveUp,))
+def send_batch(
+    self: BlazecastTask,
+    batch_id: int,
+    announcement_id: str | None = None,
+    bot_id: int | None = None,
+) -> dict[str, Any]:
+    """Send one batch. In Flower: RETRY after a provider error (the dispatcher re-sends the batch
+    from Postgres when due, never a Celery countdown: DESIGN 10), FAILURE once it gave up,
+    otherwise SUCCESS with what happened (done, throttled, released)."""
     runtime = self.runtime
-    result = pipeline.send(runtime.sender, CeleryBroker(runtime), batch_id)
-    return {"outcome": result.outcome, "sent": result.sent, "failed": result.failed}
+    broker = CeleryBroker(runtime, {batch_id: (announcement_id, bot_id)})
+    result = pipeline.send(runtime.sender, broker, batch_id)
+    count_outcome(runtime.redis, result.outcome)
+    summary = batch_summary(batch_id, result)
+    if result.outcome == "retry":
+        # Raised, not self.retry(): marks the task retried without publishing it again.
+        raise Retry(exc=BatchRetried(describe(summary)), when=result.retry_in)
+    if result.outcome == "failed":
+        raise BatchGaveUp(describe(summary))
+    return summary
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.tick")
 def tick(self: BlazecastTask) -> None:
     """Every second: start due announcements, get planning going, top up the send queue."""
     runtime = self.runtime
+    safe_record_tick(runtime.redis)
     pipeline.tick(runtime.db, CeleryBroker(runtime), runtime.pipeline_config)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,9 +70,16 @@ def test_status_reports_progress_and_watch_ends_when_it_is_over(cli: Cli, sent: 
     assert (status["status"], status["sent"], status["read"]) == ("completed", 298, 40)
     assert status["eta_seconds"] is None
 
+    # Into a pipe, --watch prints a line per change (a Live view would print nothing until the end).
     watched = cli.ok("announce", "status", str(announcement_id), "--watch", "--interval", "0.1")
-    assert "completed: 298 sent, 100 delivered, 40 read, 2 failed" in watched
-    assert "delivered" in watched and "33.0 %" in watched  # 100 of 303 in the bars
+    lines = watched.splitlines()
+    assert lines[0] == "completed: 298/303 sent, 100 delivered, 40 read, 2 failed, 3 skipped"
+    assert lines[-1].startswith("completed: 298 sent, 100 delivered, 40 read, 2 failed, 3 skipped")
+
+    # Failed and skipped are told apart, as `show` does (the unsubscribed were skipped).
+    bars = cli.ok("announce", "status", str(announcement_id))
+    assert "33.0 %" in bars  # 100 of 303 delivered
+    assert re.search(r"failed .* 2 / 303", bars) and re.search(r"skipped .* 3 / 303", bars), bars
 
 
 def test_report_writes_every_recipient_outcome_and_a_png(

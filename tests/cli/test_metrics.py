@@ -8,14 +8,15 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import func, update
 
-from models import Batch, BatchState
+from models import AnnouncementStatus, Batch, BatchState
 from simulator import FaultPlan, SimConfig
 from simulator.config import UserBehaviour
 from simulator.identity import BotIdentity
@@ -26,10 +27,11 @@ from tests.factories import add_announcement, add_recipients, default_bot_id
 from tests.integration.broadcast.pipeline import start_and_plan
 from worker.config import Settings
 from worker.db import Database
+from worker.liveness import TICK_KEY, record_tick
 from worker.messaging.errors import RateLimited, ServerError
 from worker.messaging.fake import FakeTransport
 from worker.messaging.transport import OutgoingMessage
-from worker.metrics import COUNTERS_KEY, CountingTransport
+from worker.metrics import COUNTERS_KEY, CountingTransport, count_outcome
 from worker.queues import SEND_QUEUE
 from worker.ratelimit import TokenBuckets, quota_spec
 from worker.runtime import Runtime
@@ -65,6 +67,19 @@ def test_show_reports_progress_batches_queues_bucket_and_errors(
     redis_client.rpush(SEND_QUEUE + "\x06\x169", "urgent")
     redis_client.hincrby(COUNTERS_KEY, "rate_limited", 4)
     redis_client.hincrby(COUNTERS_KEY, "server_error", 1)
+    for outcome in ("done", "done", "retry", "throttled"):
+        count_outcome(redis_client, outcome)
+    with clean_db.session() as session:
+        session.execute(
+            update(Batch)
+            .where(Batch.seq == 1)
+            .values(state=BatchState.QUEUED, enqueued_at=func.now() - timedelta(seconds=90))
+        )
+    with clean_db.session() as session:
+        paused = add_announcement(session, "Too many failures")
+        paused.status = AnnouncementStatus.PAUSED
+        paused.status_reason = "auto-paused: 300 of 1000 messages failed (threshold 20%)"
+    redis_client.delete(TICK_KEY)
     # A fresh bucket starts drained; at 1,000 a minute it takes 6 s to hold a batch again.
     TokenBuckets(redis_client).try_take([quota_spec(bot_id, 1_000)], 100)
     cli.env["BLAZECAST_KEYSTORE"] = str(path)
@@ -76,7 +91,14 @@ def test_show_reports_progress_batches_queues_bucket_and_errors(
     assert found[("blazecast_announcement_messages", (*labels[:1], ("outcome", "total"),
                   *labels[1:]))] == 250  # fmt: skip
     assert found[("blazecast_batches", (("state", "retry"),))] == 1
-    assert found[("blazecast_batches", (("state", "pending"),))] == 2
+    assert found[("blazecast_batches", (("state", "pending"),))] == 1
+    assert found[("blazecast_batches", (("state", "queued"),))] == 1
+    assert 90 <= found[("blazecast_oldest_queued_batch_age_seconds", ())] < 120
+    assert found[("blazecast_announcements_auto_paused", ())] == 1
+    assert found[("blazecast_batch_outcomes_total", (("outcome", "done"),))] == 2
+    assert found[("blazecast_batch_outcomes_total", (("outcome", "retry"),))] == 1
+    assert found[("blazecast_last_tick_age_seconds", ())] == float("inf")  # no beat ran
+    assert found[("blazecast_live_workers", (("queue", SEND_QUEUE),))] == 0
     assert found[("blazecast_batch_retries_total", ())] == 2
     assert found[("blazecast_queue_depth", (("queue", SEND_QUEUE),))] == 4
     assert found[("blazecast_rate_limited_total", ())] == 4
@@ -180,3 +202,20 @@ def test_real_workers_count_every_429_the_provider_sent(
         == (seen["errors_sent"]["500"])
     )
     assert found[("blazecast_batch_retries_total", ())] >= seen["rate_limited_429"]
+    # Every retry after a provider error is counted as such, and the workers and beat were alive.
+    assert found[("blazecast_batch_outcomes_total", (("outcome", "retry"),))] >= 1
+    assert found[("blazecast_live_workers", (("queue", SEND_QUEUE),))] >= 1
+    assert found[("blazecast_last_tick_age_seconds", ())] < 15
+
+
+def test_the_tick_age_counts_from_the_last_tick(cli: Cli, redis_client: redis.Redis) -> None:
+    record_tick(redis_client)
+    found = _samples(cli.ok("metrics", "show"))
+    assert 0 <= found[("blazecast_last_tick_age_seconds", ())] < 5
+
+
+def test_show_without_a_keystore_says_the_quota_metrics_are_left_out(cli: Cli) -> None:
+    outcome = cli.run("metrics", "show")
+    assert outcome.exit_code == 0
+    assert "BLAZECAST_KEYSTORE is not set" in outcome.stderr
+    assert "blazecast_quota_tokens" not in outcome.stdout

@@ -68,8 +68,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _status(url: str, auth: str | None = None) -> int:
-    request = urllib.request.Request(url)
+def _status(url: str, auth: str | None = None, method: str = "GET") -> int:
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:
@@ -80,12 +80,15 @@ def _status(url: str, auth: str | None = None) -> int:
 
 
 @pytest.mark.e2e
-def test_flower_asks_for_the_password_and_keeps_state_on_disk(
+def test_flower_asks_for_the_password_everywhere_and_is_read_only(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """The whole password counts, commas included; /metrics and /healthcheck ask for it too; an
+    authenticated user cannot revoke a task unless Flower was started with --allow-control."""
     port = _free_port()
     home = tmp_path / "home"
-    env = {**os.environ, **engine_env(settings, home), "BLAZECAST_FLOWER_BASIC_AUTH": "ops:s3cret"}
+    secret = "ops:Secret,Part2"
+    env = {**os.environ, **engine_env(settings, home), "BLAZECAST_FLOWER_BASIC_AUTH": secret}
     process = subprocess.Popen(
         [sys.executable, "-m", "worker.cli", "flower", "--port", str(port)],
         env=env,
@@ -93,20 +96,26 @@ def test_flower_asks_for_the_password_and_keeps_state_on_disk(
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                first = _status(url)
+                first = _status(url + "/")
                 break
             except OSError:
                 assert process.poll() is None, process.communicate()[1]
                 assert time.monotonic() < deadline, "Flower did not start"
                 time.sleep(0.3)
         assert first == 401
-        assert _status(url, "ops:wrong") == 401
-        assert _status(url, "ops:s3cret") == 200
+        for wrong in ("ops:wrong", "ops:Secret", "Part2"):
+            assert _status(url + "/", wrong) == 401, wrong
+        assert _status(url + "/", secret) == 200
+        for path in ("/metrics", "/healthcheck"):
+            assert _status(url + path) == 401, path
+            assert _status(url + path, secret) == 200, path
+        revoke = url + "/api/task/revoke/0b4c9f8e-1a2b-4c3d-8e9f-0a1b2c3d4e5f?terminate=true"
+        assert _status(revoke, secret, method="POST") == 403
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)

@@ -47,6 +47,17 @@ STAMP = text(
 )
 
 
+FAIL_LAST_TEN = text(
+    """
+    UPDATE deliveries
+    SET state = 'failed', sent_at = NULL, delivered_at = NULL, read_at = NULL,
+        failed_at = :t0 + interval '30 seconds'
+    WHERE id IN (SELECT id FROM deliveries WHERE announcement_id = :announcement
+                 ORDER BY id DESC LIMIT 10)
+    """
+)
+
+
 def _stamp(database: Database, announcement_id: uuid.UUID) -> None:
     """Delivery i sent at T0 + i/10 s; even ones delivered 1 s later; every 4th read at +5 s."""
     with database.session() as session:
@@ -54,18 +65,22 @@ def _stamp(database: Database, announcement_id: uuid.UUID) -> None:
 
 
 def test_curves_are_cumulative_and_end_at_the_totals(clean_db: Database) -> None:
-    announcement_id = _planned(clean_db, 400)
+    announcement_id = _planned(clean_db, 410)
     _stamp(clean_db, announcement_id)
+    with clean_db.session() as session:
+        # The last ten failed instead, at 30 s (their stamps from _stamp are undone).
+        session.execute(FAIL_LAST_TEN, {"announcement": announcement_id, "t0": T0})
 
     with clean_db.session() as session:
         curves = outcome_curves(session, announcement_id)
 
-    assert curves.start == T0
+    assert curves.start == T0 and curves.total == 410
     assert curves.seconds[0] == 0.0 and curves.seconds[-1] >= 44.6  # the last read: 39.6 s + 5 s
     assert {name: series[-1] for name, series in curves.counts.items()} == {
         "sent": 400,
         "delivered": 200,
         "read": 100,
+        "failed": 10,
     }
     for series in curves.counts.values():
         assert series[0] == 0 and all(a <= b for a, b in zip(series, series[1:], strict=False))

@@ -4,6 +4,8 @@ cannot start without a password and keeps its state."""
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ def test_every_blazecast_service_runs_a_real_command(services: dict[str, Any]) -
         "beat",
         "listener",
         "flower",
+        "metrics",
     }
     for name, service in ours.items():
         context = _resolve(service["command"])
@@ -84,3 +87,48 @@ def test_processes_share_one_database_and_broker(services: dict[str, Any]) -> No
         for s in _blazecast_services(services).values()
     }
     assert len(urls) == 1
+
+
+ROOT = COMPOSE.parent
+
+
+def _mounted(service: dict[str, Any]) -> dict[str, Path]:
+    """Bind mounts of repository files: container path -> file in this checkout."""
+    found = {}
+    for volume in service["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            found[target] = ROOT / source
+    return found
+
+
+def test_prometheus_scrapes_the_exporter_with_the_tested_rules(services: dict[str, Any]) -> None:
+    mounts = _mounted(services["prometheus"])
+    assert mounts["/etc/prometheus/rules.yml"] == ROOT / "deploy/prometheus/rules.yml"
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    assert "/etc/prometheus/rules.yml" in config["rule_files"]
+    targets = config["scrape_configs"][0]["static_configs"][0]["targets"]
+    port = _resolve(services["metrics"]["command"]).params["port"]
+    assert targets == [f"metrics:{port}"]
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(services: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_")
+    mounts = _mounted(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    source = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())
+    (datasource,) = source["datasources"]
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards/blazecast.yml").read_text())
+    folder = provider["providers"][0]["options"]["path"]
+    dashboard = json.loads((mounts[folder] / "blazecast.json").read_text())
+    # Every panel queries the provisioned datasource and a metric the exporter or a rule makes.
+    known = set(re.findall(r"``(blazecast_[a-z_]+)", (ROOT / "worker/metrics.py").read_text()))
+    known |= set(re.findall(r"record: (\S+)", (ROOT / "deploy/prometheus/rules.yml").read_text()))
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == datasource["uid"], panel["title"]
+            used = set(re.findall(r"blazecast[:_][a-z_:0-9]+", target["expr"]))
+            unknown = {m for m in used if m.removesuffix("_total") not in known and m not in known}
+            assert not unknown, (panel["title"], unknown)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from worker.config import ConfigError, load_settings
+from worker.config import ConfigError, default_home, load_settings
 
 
 def test_defaults_match_the_design_brief(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +20,26 @@ def test_defaults_match_the_design_brief(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.transport == "blaze"
     assert settings.mixin_api_url == "https://api.mixin.one"
     assert settings.mixin_blaze_url == "wss://blaze.mixin.one"
-    assert str(settings.home) == ".blazecast"
+    assert settings.home == default_home()
+
+
+def test_the_default_home_does_not_depend_on_the_working_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BLAZECAST_HOME", raising=False)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    homes = set()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        homes.add(load_settings().home.resolve())
+    assert homes == {tmp_path / "data" / "blazecast"}
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert load_settings().home == Path("/var/lib/blazecast")
+    monkeypatch.setenv("BLAZECAST_HOME", "here")  # the variable still wins
+    assert load_settings().home == Path("here")
 
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:

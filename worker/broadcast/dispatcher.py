@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -166,3 +167,13 @@ def dispatch(session: Session, pace: Pace) -> list[int]:
     )
     order = {batch_id: i for i, batch_id in enumerate(chosen)}
     return sorted(queued.scalars(), key=order.__getitem__)
+
+
+def owners_of(session: Session, batch_ids: Sequence[int]) -> dict[int, tuple[uuid.UUID, int]]:
+    """The announcement and bot of each batch, for naming the batch's task."""
+    rows = session.execute(
+        select(Batch.id, Batch.announcement_id, Announcement.bot_id)
+        .join(Announcement, Announcement.id == Batch.announcement_id)
+        .where(Batch.id.in_(batch_ids))
+    ).all()
+    return {batch_id: (announcement_id, bot_id) for batch_id, announcement_id, bot_id in rows}

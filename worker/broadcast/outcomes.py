@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Connection,
+    SmallInteger,
     Table,
     Text,
     any_,
@@ -67,6 +68,9 @@ class Pending:
 # running most of them. No parameter is named like a column: SQLAlchemy would take such an
 # execute parameter of an UPDATE as a value to SET.
 _IDS = bindparam("ids", type_=ARRAY(BigInteger))
+# The batch's attempt that reached the provider: a message whose batch was retried twice was
+# attempted three times, which the report's attempts column says.
+_ATTEMPT = bindparam("attempt", type_=SmallInteger)
 _ANNOUNCEMENT = bindparam("announcement", type_=announcements.c.id.type)
 
 
@@ -108,7 +112,7 @@ _RECORD_SENT = _counted(
     .where(_d.id == any_(_IDS), _d.sent_at.is_(None))
     .values(
         sent_at=func.now(),
-        attempts=_d.attempts + 1,
+        attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
         last_error=None,
         state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
     )
@@ -123,7 +127,7 @@ _RECORD_FAILED = _counted(
     .values(
         state=DeliveryState.FAILED,
         failed_at=func.now(),
-        attempts=_d.attempts + 1,
+        attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
         last_error=bindparam("error", type_=Text),
     )
     .returning(_d.id),
@@ -151,16 +155,26 @@ def _run_counted(
     return int(conn.execute(statement, values).scalar_one())
 
 
-def record_sent(conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int]) -> int:
-    """The provider accepted these deliveries: stamp them sent (once) and count them."""
-    return _run_counted(conn, _RECORD_SENT, announcement_id, delivery_ids)
+def record_sent(
+    conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], *, attempt: int = 1
+) -> int:
+    """The provider accepted these deliveries on the batch's ``attempt``: stamp them sent (once)
+    and count them."""
+    return _run_counted(conn, _RECORD_SENT, announcement_id, delivery_ids, attempt=attempt)
 
 
 def record_failed(
-    conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], error: str
+    conn: Connection,
+    announcement_id: uuid.UUID,
+    delivery_ids: Sequence[int],
+    error: str,
+    *,
+    attempt: int = 1,
 ) -> int:
-    """Give up on these deliveries with the reason."""
-    return _run_counted(conn, _RECORD_FAILED, announcement_id, delivery_ids, error=error[:500])
+    """Give up on these deliveries, after the batch's ``attempt``, with the reason."""
+    return _run_counted(
+        conn, _RECORD_FAILED, announcement_id, delivery_ids, error=error[:500], attempt=attempt
+    )
 
 
 def record_skipped(

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 # A batch whose tokens come within this long is published again with a countdown (kept in the
 # worker's memory, not a process); a longer wait parks it in Postgres for the beat tick.
 SHORT_WAIT_SECONDS = 2.0
+# How the error threshold's pause reason begins (the metrics count such announcements).
+AUTO_PAUSED = "auto-paused:"
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,9 @@ class BatchSender:
             return 0, self._fail_one(lease, by_id[chunk[0].message_id], error)
         with self.db.session() as session:
             ids = [by_id[m.message_id].delivery_id for m in chunk]
-            return outcomes.record_sent(session.connection(), lease.announcement.id, ids), 0
+            conn = session.connection()
+            sent = outcomes.record_sent(conn, lease.announcement.id, ids, attempt=lease.attempts)
+            return sent, 0
 
     def _check_still_sending(self, lease: _Lease) -> None:
         with self.db.session() as session:
@@ -299,7 +303,11 @@ class BatchSender:
             if isinstance(error, Forbidden):
                 outcomes.mark_unreachable(conn, [pending.recipient_id], str(error))
             return outcomes.record_failed(
-                conn, lease.announcement.id, [pending.delivery_id], str(error)
+                conn,
+                lease.announcement.id,
+                [pending.delivery_id],
+                str(error),
+                attempt=lease.attempts,
             )
 
     @staticmethod
@@ -349,6 +357,7 @@ class BatchSender:
                     lease.announcement.id,
                     [p.delivery_id for p in rest],
                     f"gave up after {lease.attempts} attempts: {error}",
+                    attempt=lease.attempts,
                 )
             self._finish(lease, BatchState.FAILED, last_error=str(error)[:500])
             return BatchResult("failed", sent, failed, error=str(error))
@@ -392,7 +401,7 @@ class BatchSender:
         ):
             return
         reason = (
-            f"auto-paused: {failed} of {finished} messages failed "
+            f"{AUTO_PAUSED} {failed} of {finished} messages failed "
             f"(threshold {self.config.error_threshold:.0%}); see `blazecast announce show`"
         )
         if state.transition(

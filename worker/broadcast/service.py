@@ -187,6 +187,15 @@ def _store_members(session: Session, announcement: Announcement, user_ids: Seque
 
 
 def schedule(session: Session, announcement_id: uuid.UUID, at: datetime | None = None) -> None:
+    """Schedule a draft, or move a scheduled announcement to another time."""
+    if state.transition(
+        session,
+        announcement_id,
+        AnnouncementStatus.SCHEDULED,
+        only_from=(AnnouncementStatus.SCHEDULED,),
+        scheduled_at=at or func.now(),
+    ):
+        return
     state.change_status(
         session,
         announcement_id,

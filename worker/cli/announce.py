@@ -4,6 +4,7 @@ report) in ``announce_show``."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -28,13 +29,21 @@ def announce() -> None:
 # --- steering -----------------------------------------------------------------------------
 
 
-def _act(reference: str, action: Any, done: str) -> AnnouncementInfo:
+def _act(reference: str, action: Any, done: str | None) -> AnnouncementInfo:
     with context.database().session() as session:
         announcement_id = progress.resolve_id(session, reference)
         action(session, announcement_id)
         info = progress.get_info(session, announcement_id)
-    click.echo(f"announcement {info.id} {done} (now {info.status.value})")
+    if done is not None:
+        click.echo(f"announcement {info.id} {done} (now {info.status.value})")
     return info
+
+
+def _confirm(question: str) -> None:
+    """Ask at a terminal; elsewhere (a script, a pipe) there is nobody to answer: say so."""
+    if not sys.stdin.isatty():
+        raise click.UsageError("not at a terminal to confirm: add --yes to do it without asking")
+    click.confirm(question, abort=True)
 
 
 @announce.command("schedule")
@@ -49,7 +58,9 @@ def schedule_(announcement_id: str, at: str | None, time_zone: str) -> None:
       blazecast announce schedule 3f2a --at "2026-05-01 09:00" --tz Europe/Paris
     """
     when = service.resolve_time(at, time_zone)
-    _act(announcement_id, lambda s, a: service.schedule(s, a, when), "scheduled")
+    info = _act(announcement_id, lambda s, a: service.schedule(s, a, when), None)
+    click.echo(f"announcement {info.id} scheduled for {render.when(info.scheduled_at)}")
+    context.warn_if_nothing_sends(past=when)
 
 
 @announce.command()
@@ -87,7 +98,7 @@ def cancel(announcement_id: str, yes: bool) -> None:
       blazecast announce cancel 3f2a --yes
     """
     if not yes:
-        click.confirm(f"cancel announcement {announcement_id} for good?", abort=True)
+        _confirm(f"cancel announcement {announcement_id} for good?")
     _act(announcement_id, service.cancel, "cancelled")
 
 
@@ -103,7 +114,7 @@ def recall(announcement_id: str, yes: bool) -> None:
       blazecast announce recall 3f2a --yes
     """
     if not yes:
-        click.confirm(f"recall announcement {announcement_id} from everyone?", abort=True)
+        _confirm(f"recall announcement {announcement_id} from everyone?")
     with context.database().session() as session:
         original = progress.resolve_id(session, announcement_id)
         recalled = service.recall(session, original)

@@ -171,8 +171,14 @@ def _create(draft: Draft, bot_name: str | None, *, schedule: bool, as_json: bool
         render.echo_json({**info.to_json(), "created": created})
         return
     verb = "created" if created else "already exists (same --key); nothing new was created:"
-    start = "as a draft" if info.scheduled_at is None else f"for {render.when(info.scheduled_at)}"
-    click.echo(f"{verb} announcement {info.id} ({info.status.value} {start})")
+    if info.scheduled_at is None:
+        click.echo(f"{verb} announcement {info.id} (a draft: `announce schedule` sends it)")
+    else:
+        click.echo(
+            f"{verb} announcement {info.id} ({info.status.value} for {render.when(info.scheduled_at)})"
+        )
+    if created and info.scheduled_at is not None:
+        context.warn_if_nothing_sends(past=info.scheduled_at if draft.at else None)
 
 
 def _dry_run(draft: Draft, bot_name: str | None, as_json: bool) -> None:
@@ -208,7 +214,7 @@ def _dry_run(draft: Draft, bot_name: str | None, as_json: bool) -> None:
     out = render.console()
     out.print(Text.assemble(("dry run", "bold"), ": nothing was stored"))
     skipped = f" ({render.count(size.inactive)} unsubscribed or unreachable would be skipped)"
-    out.print(f"audience      {render.count(size.reachable)} recipients" + skipped)
+    out.print(f"audience      {render.counted(size.reachable, 'recipient')}" + skipped)
     cap = (
         f", capped by --rate {render.count(draft.rate_per_minute)}" if draft.rate_per_minute else ""
     )
@@ -242,7 +248,8 @@ def _send_test(draft: Draft, bot_name: str | None, test_to: tuple[str, ...], as_
         render.echo_json(info.to_json())
         return
     click.echo(
-        f"test announcement {info.id} is being sent to {len(set(test_to))} user(s); "
+        f"test announcement {info.id} is scheduled now for {render.counted(len(set(test_to)), 'user')}; "
         f"follow it with `blazecast announce status {info.id} --watch`. "
         "Nothing else was stored: run the same command without --test-to to send it for real."
     )
+    context.warn_if_nothing_sends()

@@ -141,6 +141,8 @@ def status(announcement_id: str, watch: bool, interval: float, as_json: bool) ->
     with db.session() as session:
         key = progress.resolve_id(session, announcement_id)
         info = progress.get_info(session, key)
+    if info.status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING):
+        context.warn_if_nothing_sends()
     if not watch:
         rate = overall_rate(info) if info.status is AnnouncementStatus.SENDING else None
         if as_json:
@@ -157,30 +159,33 @@ def status(announcement_id: str, watch: bool, interval: float, as_json: bool) ->
     if not as_json:
         average = overall_rate(final)
         out = render.console()
-        if not out.is_terminal:
-            out.print()  # Live leaves its last frame without a newline outside a terminal
         out.print(
             f"{final.status.value}: {render.count(final.sent)} sent, "
             f"{render.count(final.delivered)} delivered, {render.count(final.read)} read, "
-            f"{render.count(final.failed)} failed"
+            f"{render.count(final.failed)} failed, {render.count(final.skipped)} skipped"
             + (f" (average {render.count(average)} msg/s)" if average else "")
         )
 
 
 def _watch(db: Database, key: uuid.UUID, interval: float, as_json: bool) -> AnnouncementInfo:
-    """Poll until the announcement is over; return its last snapshot."""
+    """Poll until the announcement is over; return its last snapshot. At a terminal the view is
+    redrawn in place; elsewhere (a pipe, a log) each change is one more line."""
     meter = RateMeter()
-    with (
-        Live(console=render.console(), auto_refresh=False) if not as_json else nullcontext() as live
-    ):
+    out = render.console()
+    redraw = not as_json and out.is_terminal
+    last_line = None
+    with Live(console=out, auto_refresh=False) if redraw else nullcontext() as live:
         while True:
             with db.session() as session:
                 info = progress.get_info(session, key)
             rate = meter.add(time.monotonic(), info.finished)
-            if live is None:
+            if as_json:
                 render.echo_json({**info.to_json(), "rate": rate}, one_line=True)
-            else:
+            elif live is not None:
                 live.update(render.progress_view(info, rate, eta(info, rate)), refresh=True)
+            elif (line := render.progress_line(info, None)) != last_line:
+                click.echo(line)
+                last_line = line
             if info.is_over:
                 return info
             time.sleep(interval)

@@ -8,20 +8,40 @@ holds blazecast's tables (``worker.api.check_database``), so that a wrong URL or
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
+import redis
 from sqlalchemy.orm import Session
 
 from models import Bot
+from worker import liveness
 from worker.api import check_database
 from worker.bots import resolve_bot
 from worker.config import Settings, get_settings
-from worker.db import Database, resolve_urls
+from worker.db import Database, make_redis, resolve_urls
 
 
 def settings() -> Settings:
     return get_settings()
+
+
+def warn_if_nothing_sends(*, past: datetime | None = None) -> None:
+    """On stderr: a scheduled time already past, and no beat or no send worker running (an
+    announcement would sit in ``scheduled`` for ever). Never fails the command."""
+    if past is not None and past < datetime.now(UTC) - timedelta(seconds=60):
+        click.echo(f"note: {past:%Y-%m-%d %H:%M} UTC is in the past: it is due now", err=True)
+    try:
+        client = make_redis(resolve_urls(settings()).redis)
+        try:
+            found = liveness.check(client)
+        finally:
+            client.close()
+    except redis.RedisError:
+        return
+    for problem in found.problems():
+        click.echo(f"warning: {problem}", err=True)
 
 
 def database() -> Database:

@@ -35,6 +35,7 @@ from worker.cli.demo_stack import (
     reset_state,
     saved_signal_handlers,
     wait_for_listener,
+    wait_until_listening,
 )
 from worker.config import get_settings, load_settings
 from worker.db import Database
@@ -151,6 +152,8 @@ def _run(
         out.print(f"workers, beat and listener up (logs in {home / 'logs'})")
 
         _import_users(run, out)
+        # Flower records the tasks it sees happen: with --keep it starts before the broadcast.
+        monitoring = _start_monitoring(run, env) if keep else None
         settings = load_settings(
             database_url=urls.database_url,
             redis_url=urls.redis_url,
@@ -166,8 +169,8 @@ def _run(
         # Three times the time the quota needs, and a minute for the stack to warm up.
         final = _follow(run, enqueued.id, out, timeout=60 + 3 * 60 * users / quota)
         _summary(run, final, quota, out)
-        if keep:
-            _keep_running(run, env, out)
+        if monitoring is not None:
+            _keep_running(run, env, monitoring, out)
 
 
 def _import_users(run: Demo, out: Any) -> None:
@@ -246,15 +249,26 @@ def _summary(run: Demo, info: AnnouncementInfo, quota: int, out: Any) -> None:
         f"{render.count(quota)} allowed ({render.percent(peak, quota)}); "
         f"{seen['rate_limited_429']} answered 429"
     )
+    with run.database.session() as session:
+        unreachable = progress.unreachable_count(session, info.id)
+    reachable = info.total - unreachable
+    once = seen["visible_messages"] == info.sent == seen["distinct_message_ids"]
     out.print(
-        f"  each user saw it once: {seen['visible_messages'] == seen['distinct_message_ids']} "
-        f"({render.count(seen['visible_messages'])} visible messages, "
+        f"  reached     {render.count(info.sent)} of {render.count(reachable)} reachable users, "
+        + ("each saw it once" if once else "[bold red]some saw it more than once[/bold red]")
+        + f" ({render.count(seen['visible_messages'])} visible messages, "
         f"{render.count(seen['duplicate_message_ids'])} duplicate ids ignored)"
     )
-    out.print(f"  report      {files.csv_path} and {files.png_path}")
+    out.print(
+        f"  unreachable {render.count(unreachable)} (the provider answered 403: the user blocked "
+        f"the bot; the simulator makes {DEMO_BEHAVIOUR.blocked_fraction:.1%} of its users do so)"
+    )
+    # soft_wrap: a terminal narrower than the paths folds the line, never cuts a path in two.
+    out.print(f"  report      {files.csv_path} and {files.png_path}", soft_wrap=True)
 
 
-def _keep_running(run: Demo, env: dict[str, str], out: Any) -> None:
+def _start_monitoring(run: Demo, env: dict[str, str]) -> tuple[str, int, int]:
+    """Start Flower and the metrics exporter; returns (credential, Flower port, metrics port)."""
     settings = get_settings()
     auth = settings.flower_basic_auth or f"demo:{secrets.token_urlsafe(12)}"
     flower_port = free_port(settings.flower_port)
@@ -262,6 +276,15 @@ def _keep_running(run: Demo, env: dict[str, str], out: Any) -> None:
     run.group.env = {**env, "BLAZECAST_FLOWER_BASIC_AUTH": auth}
     run.group.start("flower", "flower", "--port", str(flower_port))
     run.group.start("metrics", "metrics", "serve", "--port", str(metrics_port))
+    # Flower subscribes to the workers' events within a second of starting.
+    wait_until_listening(flower_port, run)
+    return auth, flower_port, metrics_port
+
+
+def _keep_running(
+    run: Demo, env: dict[str, str], monitoring: tuple[str, int, int], out: Any
+) -> None:
+    auth, flower_port, metrics_port = monitoring
     user, _, password = auth.partition(":")
     out.print()
     out.print(f"Flower:     http://127.0.0.1:{flower_port}  (user {user}, password {password})")

@@ -117,3 +117,17 @@ def wait_for_listener(run: Demo) -> None:
                 f"see {run.home / 'logs' / 'listener.log'}"
             )
         time.sleep(0.2)
+
+
+def wait_until_listening(port: int, run: Demo) -> None:
+    """Wait until a child serves ``port`` on 127.0.0.1 (then give it a second to subscribe)."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        run.check_children()
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"nothing listened on port {port} in {READY_TIMEOUT:.0f} s")
+        time.sleep(0.2)
+    time.sleep(1.0)

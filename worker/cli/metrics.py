@@ -18,7 +18,13 @@ from worker.ratelimit import BucketSpec, quota_spec
 def _collector() -> BlazecastCollector:
     settings = context.settings()
     quota: BucketSpec | None = None
-    if settings.keystore is not None:
+    if settings.keystore is None:
+        click.echo(
+            "note: BLAZECAST_KEYSTORE is not set, so the quota bucket's metrics "
+            "(blazecast_quota_*) are left out: the bucket is per bot",
+            err=True,
+        )
+    else:
         from worker.messaging.mixin.keystore import load_keystore
 
         bot_id = str(load_keystore(settings.keystore).app_id)

@@ -121,15 +121,27 @@ def listen(bot_names: tuple[str, ...]) -> None:
 @click.command()
 @click.option("--port", type=int, default=None, help="Port (default: BLAZECAST_FLOWER_PORT).")
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind.")
-def flower(port: int | None, address: str) -> None:
+@click.option(
+    "--allow-control",
+    is_flag=True,
+    help="Let authenticated users revoke or terminate tasks and control workers "
+    "(default: read-only).",
+)
+def flower(port: int | None, address: str, allow_control: bool) -> None:
     """Run Flower, the Celery monitor, with basic auth and persistent state.
 
-    Flower is never started without authentication: set BLAZECAST_FLOWER_BASIC_AUTH=user:password.
+    Flower is never started without authentication: set BLAZECAST_FLOWER_BASIC_AUTH=user:password
+    (the password may contain any character, commas too). Every page asks for it, /metrics and
+    /healthcheck included. Flower is read-only unless --allow-control is given.
 
     \b
     Example:
       BLAZECAST_FLOWER_BASIC_AUTH=ops:s3cret blazecast flower --port 5555
     """
+    import logging
+
+    from worker.flower import FlowerOptions, run
+
     settings = get_settings()
     if not settings.flower_basic_auth:
         raise ConfigError(
@@ -137,16 +149,17 @@ def flower(port: int | None, address: str) -> None:
             "(use user:password)"
         )
     settings.home.mkdir(parents=True, exist_ok=True)
-    _app().start(
-        [
-            "flower",
-            f"--basic-auth={settings.flower_basic_auth}",
-            "--persistent=True",
-            f"--db={settings.home.resolve() / 'flower.db'}",
-            f"--port={port or settings.flower_port}",
-            f"--address={address}",
-        ]
+    logging.basicConfig(
+        level=settings.log_level, format="[%(asctime)s: %(levelname)s/flower] %(message)s"
     )
+    options = FlowerOptions(
+        credential=settings.flower_basic_auth,
+        port=port or settings.flower_port,
+        address=address,
+        db_path=settings.home.resolve() / "flower.db",
+        allow_control=allow_control,
+    )
+    run(_app(), options)
 
 
 COMMANDS = [worker, beat, listen, flower]

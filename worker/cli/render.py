@@ -65,6 +65,11 @@ def count(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 recipient``, ``2 recipients``: a count with its noun in the right number."""
+    return f"{count(n)} {noun if n == 1 else plural or noun + 's'}"
+
+
 def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "-"
 
@@ -187,6 +192,16 @@ def failures_table(failures: Iterable[Failure]) -> Table:
     return table
 
 
+def progress_line(info: AnnouncementInfo, rate: float | None) -> str:
+    """One plain line of progress, for output that is not a terminal (a pipe, a log)."""
+    return (
+        f"{info.status.value}: {count(info.sent)}/{count(info.total)} sent, "
+        f"{count(info.delivered)} delivered, {count(info.read)} read, "
+        f"{count(info.failed)} failed, {count(info.skipped)} skipped"
+        + (f", {count(rate)} msg/s" if rate is not None else "")
+    )
+
+
 def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None) -> Group:
     """Bars for sent / delivered / read against the total, with rate and time left."""
     total = max(info.total, 1)
@@ -198,7 +213,9 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
         ("sent", info.sent, "yellow"),
         ("delivered", info.delivered, "cyan"),
         ("read", info.read, "green"),
-        ("failed", info.failed + info.skipped, "red"),
+        ("failed", info.failed, "red"),
+        # Not sent on purpose: unsubscribed, unreachable before sending, or cancelled.
+        ("skipped", info.skipped, "magenta"),
     )
     for label, value, colour in bars:
         bar = ProgressBar(total=total, completed=value, width=40, complete_style=colour)

@@ -72,7 +72,9 @@ class MessagingError(Exception):
         parts = []
         if self.code is not None:
             parts.append(f"{self.provider} error {self.code}")
-        if self.status is not None:
+        # Mixin answers errors with HTTP 202 and "status": 202 beside the code (IM REST with 200):
+        # a 2xx status, or one equal to the code, says nothing, and "403 (status 202)" misleads.
+        if self.status is not None and not 200 <= self.status < 300 and self.status != self.code:
             parts.append(f"(status {self.status})")
         head = " ".join(parts)
         text = f"{head}: {self.description}" if head else self.description

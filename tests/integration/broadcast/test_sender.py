@@ -146,6 +146,11 @@ def test_transient_errors_retry_with_the_same_ids_then_succeed(
     ids_per_call = [{m.message_id for m in call} for call in fake.calls]
     assert ids_per_call[0] == ids_per_call[1] == ids_per_call[2]
     assert _states(clean_db, announcement.id) == {DeliveryState.SENT: 100}
+    assert results[0].error == "Mixin error 7000: Blaze server error."
+    # The report's attempts column: each message went out three times.
+    with clean_db.session() as session:
+        attempts = session.execute(select(Delivery.attempts).distinct()).scalars().all()
+    assert attempts == [3]
 
 
 def test_retries_are_bounded(clean_db: Database, redis_client: redis.Redis) -> None:
@@ -155,6 +160,10 @@ def test_retries_are_bounded(clean_db: Database, redis_client: redis.Redis) -> N
     results = drive(clean_db, make_sender(clean_db, fake, redis_client, max_attempts=3))
     assert [r.outcome for r in results] == ["retry", "retry", "failed"]
     assert _states(clean_db, announcement.id) == {DeliveryState.FAILED: 100}
+    assert results[-1].error == "Mixin error 500: Internal Server Error."
+    with clean_db.session() as session:
+        attempts = session.execute(select(Delivery.attempts).distinct()).scalars().all()
+    assert attempts == [3]
     with clean_db.session() as session:
         batch = session.execute(select(Batch)).scalar_one()
     assert batch.state is BatchState.FAILED and batch.attempts == 3

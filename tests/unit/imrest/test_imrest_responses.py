@@ -56,7 +56,7 @@ def test_configuration_codes_stop_the_provider_in_plain_words(code: int, words: 
     error = error_of(200, reply(code, "Invalid access-token in header"))
     assert type(error) is Unauthorized
     assert error.code == code and words in error.description
-    assert str(error).startswith(f"IM REST error {code} (status 200): ")
+    assert str(error).startswith(f"IM REST error {code}: ")
     assert "server: Invalid access-token in header" in str(error)
 
 

@@ -30,6 +30,8 @@ def test_the_error_envelope_wins_over_the_202_status():
     with pytest.raises(Forbidden) as caught:
         interpret(202, b'{"error": {"status": 202, "code": 403, "description": "Forbidden."}}')
     assert caught.value.request_id == "rid" and caught.value.status == 202
+    # The reason operators read (in `announce show` and the report) does not mention the 202.
+    assert str(caught.value) == "Mixin error 403: Forbidden. [request rid]"
 
 
 def test_intermediary_4xx_without_a_mixin_body_still_classify():
