@@ -26,6 +26,7 @@ from worker.messaging.credentials import check_reference, read_secret
 from worker.messaging.mixin.keystore import Keystore, load_keystore, parse_keystore
 from worker.messaging.mixin.provider import TRANSPORT_KINDS, MixinProvider
 from worker.messaging.provider import Provider
+from worker.ratelimit import BucketSpec, quota_spec
 
 ACTIVE_STATUSES = (
     AnnouncementStatus.SCHEDULED,
@@ -108,6 +109,17 @@ def access(bot: Bot) -> BotAccess:
         transport=bot.transport,
         quota_per_minute=bot.quota_per_minute,
         options=dict(bot.options or {}),
+    )
+
+
+def quota_of(bot_id: int, quota_per_minute: int | None, settings: Settings) -> BucketSpec:
+    """The bot's quota bucket: its own quota (or the setting's), shared by every process."""
+    return quota_spec(
+        str(bot_id),
+        quota_per_minute or settings.quota_per_minute,
+        batch_size=settings.batch_size,
+        delta_seconds=settings.quota_delta_seconds,
+        window_seconds=settings.quota_window_seconds,
     )
 
 

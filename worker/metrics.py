@@ -9,7 +9,7 @@ hash, which the exporter reads.
 
 | metric | type | meaning |
 | --- | --- | --- |
-| ``blazecast_announcement_messages{announcement,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped of open (and lately finished) announcements |
+| ``blazecast_announcement_messages{announcement,bot,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped of open (and lately finished) announcements |
 | ``blazecast_announcements{status}`` | gauge | announcements per status |
 | ``blazecast_batches{state}`` | gauge | open batches: pending, queued, leased, retry |
 | ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first (after provider errors) |
@@ -20,12 +20,12 @@ hash, which the exporter reads.
 | ``blazecast_live_workers{queue}`` | gauge | workers heard from in the last 10 s, per queue they consume |
 | ``blazecast_provider_errors_total{kind}`` | counter | provider errors seen by sending workers (rate_limited = 429) |
 | ``blazecast_rate_limited_total`` | counter | 429 answers |
-| ``blazecast_quota_tokens`` | gauge | tokens in the bot's quota bucket now |
-| ``blazecast_quota_rate_per_second`` / ``blazecast_quota_rate_factor`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
-| ``blazecast_quota_wait_seconds`` | gauge | how long a full batch would wait for tokens now |
+| ``blazecast_quota_tokens{bot}`` | gauge | tokens in each bot's quota bucket now |
+| ``blazecast_quota_rate_per_second{bot}`` / ``blazecast_quota_rate_factor{bot}`` | gauge | refill rate now, and its share of the nominal rate (< 1 after a 429) |
+| ``blazecast_quota_wait_seconds{bot}`` | gauge | how long a full batch would wait for tokens now |
 | ``blazecast_queue_depth{queue}`` | gauge | messages waiting in each Celery queue (all priorities) |
 | ``blazecast_receipt_lag_seconds{quantile}`` | gauge | sent → DELIVERED, over the latest finished batches |
-| ``blazecast_bot_halted`` | gauge | 1 while a 401 halts sending |
+| ``blazecast_bot_halted{bot}`` | gauge | 1 while a 401 halts the bot's sending |
 | ``blazecast_exporter_source_up{source}`` | gauge | whether Postgres / Redis answered this scrape |
 """
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
 import redis
@@ -130,12 +130,20 @@ def count_outcome(client: redis.Redis, outcome: str) -> None:
 class BlazecastCollector(Collector):
     """Reads Postgres and Redis on every scrape; a source that fails is reported as down."""
 
-    def __init__(self, db: Database, client: redis.Redis, quota: BucketSpec | None, batch: int):
+    def __init__(
+        self,
+        db: Database,
+        client: redis.Redis,
+        quota_of: Callable[[int, int | None], BucketSpec],
+        batch: int,
+    ):
         self.db = db
         self.redis = client
         self.buckets = TokenBuckets(client)
-        self.quota = quota
+        self.quota_of = quota_of
         self.batch = batch
+        # The bots as the last Postgres read saw them, for the quota buckets read from Redis.
+        self._bots: list[tuple[int, str, int | None]] = []
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -190,9 +198,12 @@ class BlazecastCollector(Collector):
                 select(func.coalesce(func.sum(func.greatest(Batch.attempts - 1, 0)), 0))
             ).scalar_one()
             p50, p95, lag_sample = session.execute(RECEIPT_LAG, {"batches": RECENT_BATCHES}).one()
-            halted = session.execute(
-                select(func.count()).select_from(Bot).where(Bot.halted_reason.is_not(None))
-            ).scalar_one()
+            bots = session.execute(
+                select(Bot.id, Bot.name, Bot.quota_per_minute, Bot.halted_reason)
+                .where(Bot.disabled_at.is_(None))
+                .order_by(Bot.id)
+            ).all()
+            names = {bot_id: name for bot_id, name, _, _ in bots}
             oldest_queued = session.execute(
                 select(
                     func.coalesce(
@@ -210,11 +221,11 @@ class BlazecastCollector(Collector):
         messages = GaugeMetricFamily(
             "blazecast_announcement_messages",
             "Messages of an announcement by outcome",
-            labels=["announcement", "title", "status", "outcome"],
+            labels=["announcement", "bot", "title", "status", "outcome"],
         )
         for a in shown:
             for outcome in ("total", "sent", "delivered", "read", "failed", "skipped"):
-                labels = [str(a.id), a.title[:60], a.status.value, outcome]
+                labels = [str(a.id), names.get(a.bot_id, ""), a.title[:60], a.status.value, outcome]
                 messages.add_metric(labels, getattr(a, outcome))
         yield messages
         statuses = GaugeMetricFamily(
@@ -239,7 +250,13 @@ class BlazecastCollector(Collector):
             lag.add_metric(["0.5"], float(p50))
             lag.add_metric(["0.95"], float(p95))
         yield lag
-        yield GaugeMetricFamily("blazecast_bot_halted", "1 while a 401 halts sending", value=halted)
+        halted = GaugeMetricFamily(
+            "blazecast_bot_halted", "1 while a 401 halts the bot's sending", labels=["bot"]
+        )
+        for _, name, _, reason in bots:
+            halted.add_metric([name], 1 if reason is not None else 0)
+        yield halted
+        self._bots = [(bot_id, name, quota) for bot_id, name, quota, _ in bots]
         yield GaugeMetricFamily(
             "blazecast_oldest_queued_batch_age_seconds",
             "How long the oldest batch in the send queue has waited for a worker",
@@ -297,23 +314,36 @@ class BlazecastCollector(Collector):
             value=math.inf if age is None else age,
         )
 
-        if self.quota is not None:
-            tokens, rate = self.buckets.level(self.quota)
-            wait = self.buckets.wait_seconds([self.quota], min(self.batch, self.quota.burst))
-            yield GaugeMetricFamily(
-                "blazecast_quota_tokens", "Tokens in the quota bucket", value=tokens
-            )
-            yield GaugeMetricFamily(
-                "blazecast_quota_rate_per_second", "Quota refill rate now", value=rate
-            )
-            yield GaugeMetricFamily(
+        yield from self._quota_buckets()
+
+    def _quota_buckets(self) -> Iterator[Metric]:
+        families = {
+            "tokens": GaugeMetricFamily(
+                "blazecast_quota_tokens", "Tokens in the bot's quota bucket", labels=["bot"]
+            ),
+            "rate": GaugeMetricFamily(
+                "blazecast_quota_rate_per_second", "The bot's quota refill rate now", labels=["bot"]
+            ),
+            "factor": GaugeMetricFamily(
                 "blazecast_quota_rate_factor",
-                "Share of the nominal rate in force (below 1 after a 429)",
-                value=rate / self.quota.rate_per_second,
-            )
-            yield GaugeMetricFamily(
-                "blazecast_quota_wait_seconds", "Wait for a full batch's tokens now", value=wait
-            )
+                "Share of the bot's nominal rate in force (below 1 after a 429)",
+                labels=["bot"],
+            ),
+            "wait": GaugeMetricFamily(
+                "blazecast_quota_wait_seconds",
+                "Wait for a full batch's tokens of the bot now",
+                labels=["bot"],
+            ),
+        }
+        for bot_id, name, per_minute in self._bots:
+            spec = self.quota_of(bot_id, per_minute)
+            tokens, rate = self.buckets.level(spec)
+            wait = self.buckets.wait_seconds([spec], min(self.batch, spec.burst))
+            families["tokens"].add_metric([name], tokens)
+            families["rate"].add_metric([name], rate)
+            families["factor"].add_metric([name], rate / spec.rate_per_second)
+            families["wait"].add_metric([name], wait)
+        yield from families.values()
 
 
 def registry_for(collector: BlazecastCollector) -> CollectorRegistry:

@@ -15,7 +15,7 @@ import threading
 
 import redis
 
-from worker.bots import BotAccess, make_provider
+from worker.bots import BotAccess, make_provider, quota_of
 from worker.broadcast.dispatcher import Pace
 from worker.broadcast.pipeline import PipelineConfig
 from worker.broadcast.retry import RetryPolicy
@@ -24,7 +24,7 @@ from worker.config import ConfigError, Settings
 from worker.db import Database, Urls, make_redis, resolve_urls
 from worker.messaging.provider import Provider
 from worker.messaging.transport import Transport
-from worker.ratelimit import BucketSpec, TokenBuckets, quota_spec
+from worker.ratelimit import BucketSpec, TokenBuckets
 
 
 class BotRuntime:
@@ -34,13 +34,7 @@ class BotRuntime:
         self.bot = bot
         self.id = bot.id
         self.provider: Provider = make_provider(bot, settings)
-        self.quota: BucketSpec = quota_spec(
-            str(bot.id),
-            bot.quota_per_minute or settings.quota_per_minute,
-            batch_size=settings.batch_size,
-            delta_seconds=settings.quota_delta_seconds,
-            window_seconds=settings.quota_window_seconds,
-        )
+        self.quota: BucketSpec = quota_of(bot.id, bot.quota_per_minute, settings)
         self._redis = redis_client
         self._lock = threading.Lock()
         self._transport: Transport | None = None

@@ -9,35 +9,22 @@ from types import FrameType
 import click
 from prometheus_client import generate_latest, start_http_server
 
+from worker.bots import quota_of
 from worker.cli import context
 from worker.db import make_redis, resolve_urls
 from worker.metrics import BlazecastCollector, registry_for
-from worker.ratelimit import BucketSpec, quota_spec
 
 
 def _collector() -> BlazecastCollector:
     settings = context.settings()
-    quota: BucketSpec | None = None
-    if settings.keystore is None:
-        click.echo(
-            "note: BLAZECAST_KEYSTORE is not set, so the quota bucket's metrics "
-            "(blazecast_quota_*) are left out: the bucket is per bot",
-            err=True,
-        )
-    else:
-        from worker.messaging.mixin.keystore import load_keystore
-
-        bot_id = str(load_keystore(settings.keystore).app_id)
-        quota = quota_spec(
-            bot_id,
-            settings.quota_per_minute,
-            batch_size=settings.batch_size,
-            delta_seconds=settings.quota_delta_seconds,
-            window_seconds=settings.quota_window_seconds,
-        )
     client = make_redis(resolve_urls(settings).redis)
     click.get_current_context().call_on_close(client.close)
-    return BlazecastCollector(context.database(), client, quota, settings.batch_size)
+    return BlazecastCollector(
+        context.database(),
+        client,
+        lambda bot_id, per_minute: quota_of(bot_id, per_minute, settings),
+        settings.batch_size,
+    )
 
 
 @click.group()
