@@ -2,6 +2,7 @@
 
 from models.announcements import (
     Announcement,
+    AnnouncementEvent,
     AnnouncementStatus,
     AudienceKind,
     AudienceMember,
@@ -15,6 +16,7 @@ from models.recipients import Recipient, RecipientStatus
 __all__ = [
     "OPEN_BATCH_STATES",
     "Announcement",
+    "AnnouncementEvent",
     "AnnouncementStatus",
     "AudienceKind",
     "AudienceMember",

@@ -151,3 +151,19 @@ class AudienceMember(Base):
     recipient_id: Mapped[int] = mapped_column(
         ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class AnnouncementEvent(Base):
+    """A status change of an announcement, with when and why (the report draws them)."""
+
+    __tablename__ = "announcement_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    announcement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("announcements.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[AnnouncementStatus] = mapped_column(
+        enum_column(AnnouncementStatus, "announcement_status")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = utc_now_column()

@@ -1,5 +1,6 @@
 """The after-action report of an announcement: a CSV of every recipient's outcome and a PNG of
-the sent / delivered / read curves over time.
+the sent / delivered / read / failed curves over time, the total, and the moments it was paused,
+resumed and cancelled.
 
 The CSV is streamed from the database in pages (an announcement may have millions of
 recipients). The curves are counted in SQL, one row per time bin, and drawn with matplotlib's
@@ -20,7 +21,7 @@ from matplotlib.figure import Figure
 from sqlalchemy import Float, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from models import Announcement, Delivery, Recipient
+from models import Announcement, AnnouncementEvent, AnnouncementStatus, Delivery, Recipient
 from worker.broadcast.state import AnnouncementNotFound
 
 CSV_COLUMNS = (
@@ -37,6 +38,7 @@ CSV_COLUMNS = (
 STREAM_ROWS = 5_000
 MAX_BINS = 400  # enough points for a smooth curve on a 1,200 px wide plot
 CURVES = ("sent", "delivered", "read", "failed")
+MARKS = {AnnouncementStatus.PAUSED: "paused", AnnouncementStatus.CANCELLED: "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Curves:
     seconds: list[float]
     counts: dict[str, list[int]]
     total: int = 0  # messages planned: the line every curve heads for
+    # Pauses, resumes and the cancel, as (seconds after ``start``, "paused" | "resumed" | ...).
+    marks: tuple[tuple[float, str], ...] = ()
 
 
 def write_report(session: Session, announcement_id: uuid.UUID, out_dir: Path) -> ReportFiles:
@@ -153,7 +157,30 @@ def outcome_curves(session: Session, announcement_id: uuid.UUID) -> Curves:
             series[i] += series[i - 1]
     # Each point is the total at the end of its bin; the curves start from zero at the origin.
     seconds = [0.0] + [(i + 1) * width for i in range(bins)]
-    return Curves(start, seconds, {name: [0, *series] for name, series in counts.items()}, total)
+    curves = {name: [0, *series] for name, series in counts.items()}
+    return Curves(start, seconds, curves, total, status_marks(session, announcement_id, start))
+
+
+def status_marks(
+    session: Session, announcement_id: uuid.UUID, start: datetime
+) -> tuple[tuple[float, str], ...]:
+    """When the announcement was paused, resumed (sending again after a pause) and cancelled,
+    in seconds after ``start``."""
+    events = session.execute(
+        select(AnnouncementEvent.at, AnnouncementEvent.status)
+        .where(AnnouncementEvent.announcement_id == announcement_id)
+        .order_by(AnnouncementEvent.at, AnnouncementEvent.id)
+    ).all()
+    marks: list[tuple[float, str]] = []
+    previous: AnnouncementStatus | None = None
+    for at, status in events:
+        name = MARKS.get(status)
+        if status is AnnouncementStatus.SENDING:
+            name = "resumed" if previous is AnnouncementStatus.PAUSED else None
+        if name is not None:
+            marks.append((max((at - start).total_seconds(), 0.0), name))
+        previous = status
+    return tuple(marks)
 
 
 def draw_curves(curves: Curves, title: str, path: Path) -> None:
@@ -165,6 +192,18 @@ def draw_curves(curves: Curves, title: str, path: Path) -> None:
         axes.axhline(curves.total, color="#555555", linestyle="--", linewidth=1, label="total")
     for name in CURVES:
         axes.plot(curves.seconds, curves.counts[name], label=name, color=colours[name])
+    styles = {"paused": ":", "resumed": "-.", "cancelled": "-"}
+    for seconds, name in curves.marks:
+        axes.axvline(seconds, color="#7f3fbf", linestyle=styles[name], linewidth=1)
+        axes.annotate(
+            name,
+            (seconds, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            color="#7f3fbf",
+            fontsize=8,
+        )
     axes.set_xlabel("seconds since the first message was sent")
     axes.set_ylabel("messages")
     started = f" (from {curves.start:%Y-%m-%d %H:%M:%S %Z})" if curves.start else " (nothing sent)"

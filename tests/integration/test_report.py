@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from tests.factories import add_announcement, add_recipients
 from tests.integration.broadcast.pipeline import start_and_plan
+from worker.broadcast import service
 from worker.broadcast.state import AnnouncementNotFound
 from worker.db import Database
 from worker.report import outcome_curves, write_report
@@ -118,3 +119,29 @@ def test_a_report_of_nothing_sent_is_still_written(clean_db: Database, tmp_path:
     assert files.rows == 3 and files.png_path.stat().st_size > 0
     with clean_db.session() as session, pytest.raises(AnnouncementNotFound):
         write_report(session, uuid.uuid4(), tmp_path)
+
+
+def test_pauses_resumes_and_the_cancel_are_marked(clean_db: Database, tmp_path: Path) -> None:
+    announcement_id = _planned(clean_db, 100)  # started: its first "sending" event
+    _stamp(clean_db, announcement_id)
+    with clean_db.session() as session:
+        service.pause(session, announcement_id)
+        service.resume(session, announcement_id)
+        service.cancel(session, announcement_id)
+        # The four changes happened just now; place them at known moments of the stamped run.
+        session.execute(
+            text(
+                """
+                UPDATE announcement_events e SET at = :t0 + n.seconds * interval '1 second'
+                FROM (SELECT id, (ARRAY[0, 3, 5, 8])[row_number() OVER (ORDER BY id)] AS seconds
+                      FROM announcement_events WHERE announcement_id = :a) n
+                WHERE e.id = n.id
+                """
+            ),
+            {"a": announcement_id, "t0": T0},
+        )
+        curves = outcome_curves(session, announcement_id)
+        files = write_report(session, announcement_id, tmp_path)
+    # The start is not marked; sending again after a pause is a resume.
+    assert curves.marks == ((3.0, "paused"), (5.0, "resumed"), (8.0, "cancelled"))
+    assert files.png_path.stat().st_size > 0

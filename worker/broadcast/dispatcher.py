@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Announcement, AnnouncementStatus, Batch, BatchState, Bot
-from worker.broadcast import planner
+from worker.broadcast import planner, state
 
 # Each bot and each capped announcement has at most this many seconds of its rate in flight.
 DISPATCH_AHEAD_SECONDS = 3.0
@@ -49,7 +49,9 @@ def start_due(session: Session, *, limit: int = 50) -> list[uuid.UUID]:
         )
         .returning(Announcement.id)
     )
-    return list(started.scalars())
+    ids = list(started.scalars())
+    state.record_events(session, ids, AnnouncementStatus.SENDING)
+    return ids
 
 
 def needing_plan(session: Session, *, plan_ahead: int) -> list[uuid.UUID]:

@@ -8,14 +8,16 @@ actions use ``change_status``, which also explains a refusal.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
     OPEN_BATCH_STATES,
     Announcement,
+    AnnouncementEvent,
     AnnouncementStatus,
     Batch,
     BatchState,
@@ -49,7 +51,23 @@ def transition(
         .values(status=target, status_reason=reason, **values)
         .returning(Announcement.id)
     ).first()
+    if moved is not None:
+        record_events(session, [announcement_id], target, reason)
     return moved is not None
+
+
+def record_events(
+    session: Session,
+    announcement_ids: Sequence[uuid.UUID],
+    status: AnnouncementStatus,
+    reason: str | None = None,
+) -> None:
+    """Remember that these announcements moved to ``status`` now (the report marks it)."""
+    if announcement_ids:
+        session.execute(
+            insert(AnnouncementEvent),
+            [{"announcement_id": a, "status": status, "reason": reason} for a in announcement_ids],
+        )
 
 
 def change_status(
@@ -163,11 +181,13 @@ def halt_bot(session: Session, bot_id: int, reason: str) -> None:
     session.execute(
         update(Bot).where(Bot.id == bot_id).values(halted_reason=reason, halted_at=func.now())
     )
-    session.execute(
+    paused = session.execute(
         update(Announcement)
         .where(Announcement.bot_id == bot_id, Announcement.status == AnnouncementStatus.SENDING)
         .values(status=AnnouncementStatus.PAUSED, status_reason=f"bot halted: {reason}")
-    )
+        .returning(Announcement.id)
+    ).scalars()
+    record_events(session, list(paused), AnnouncementStatus.PAUSED, f"bot halted: {reason}")
 
 
 def bot_halted_reason(session: Session, bot_id: int) -> str | None:
