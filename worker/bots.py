@@ -5,9 +5,9 @@ stored: ``add_bot`` checks that its credentials reference can be read and parsed
 provider's id of the bot from it, so that two bots never share one key), then stores only the
 reference. ``make_provider`` is the one place that turns a bot's row and the settings into its
 ``Provider`` (``worker.messaging.provider``), reading no secret until the provider needs one.
-``BLAZECAST_KEYSTORE`` keeps working with no configuration: while no bot row exists and
-the first command that needs a bot finds none, it creates the ``default`` bot, which reads its
-key, quota and transport from the settings.
+``BLAZECAST_KEYSTORE`` keeps working with no configuration: when the first command that needs a
+bot finds none, it creates the ``default`` bot, which reads its key, quota and transport from the
+settings.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ ACTIVE_STATUSES = (
     AnnouncementStatus.PAUSED,
 )
 MAX_NAME = 64
-
-
+# The providers a bot can send with today (IM REST bots: issue 12).
 PROVIDERS = ("mixin",)
 
 
