@@ -29,7 +29,6 @@ from bench.harness.results import RESULTS, Run, mib
 from bench.harness.sampling import Sampler
 from models import Announcement, Batch, Delivery
 from worker.db import Database
-from worker.queues import CONTROL_QUEUE, RECEIPTS_QUEUE
 from worker.supervisor import ProcessGroup, stack_env
 
 TARGET_SECONDS = 20.0
@@ -99,16 +98,7 @@ def main() -> None:
             workdir / "logs",
         )
         with group:
-            group.start(
-                "worker-control",
-                "worker",
-                "-Q",
-                f"{CONTROL_QUEUE},{RECEIPTS_QUEUE}",
-                "-c",
-                "2",
-                "-n",
-                "control@%h",
-            )
+            group.start_control()
             group.start("beat", "beat")
             time.sleep(5)  # let the worker boot before the clock starts
             root = next(c.process.pid for c in group.children if c.name == "worker-control")

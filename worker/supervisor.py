@@ -69,6 +69,12 @@ class ProcessGroup:
                 "-n",
                 f"send{index}@%h",
             )
+        self.start_control()
+        self.start("beat", "beat")
+        self.start("listener", "listen")
+
+    def start_control(self) -> None:
+        """The control/receipts worker: ticks, planning, reaping, receipts."""
         self.start(
             "worker-control",
             "worker",
@@ -79,8 +85,6 @@ class ProcessGroup:
             "-n",
             "control@%h",
         )
-        self.start("beat", "beat")
-        self.start("listener", "listen")
 
     def dead(self) -> list[Child]:
         return [c for c in self.children if not c.alive()]
