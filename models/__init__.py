@@ -11,6 +11,7 @@ from models.announcements import (
 from models.base import Base, IllegalTransition
 from models.bots import DEFAULT_BOT_NAME, Bot, BotProvider
 from models.deliveries import OPEN_BATCH_STATES, Batch, BatchState, Delivery, DeliveryState
+from models.polls import StatusPoll
 from models.recipients import Recipient, RecipientStatus
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "IllegalTransition",
     "Recipient",
     "RecipientStatus",
+    "StatusPoll",
     "check_transition",
 ]

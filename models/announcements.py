@@ -117,6 +117,8 @@ class Announcement(Base):
     read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Sent or not, nobody can tell (``DeliveryState.UNKNOWN``).
+    unknown: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     created_at: Mapped[datetime] = utc_now_column()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

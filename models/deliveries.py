@@ -25,7 +25,11 @@ from models.base import Base, enum_column, utc_now_column
 
 
 class DeliveryState(enum.StrEnum):
-    """pending < sent < delivered < read moves forward only; failed and skipped are final."""
+    """pending < sent < delivered < read moves forward only; failed, skipped and unknown are final.
+
+    ``unknown``: the request may or may not have been executed and can no longer be retried
+    safely (IM REST past its retry horizon under the ``mark_unknown`` policy); never counted sent.
+    """
 
     PENDING = "pending"
     SENT = "sent"
@@ -33,6 +37,7 @@ class DeliveryState(enum.StrEnum):
     READ = "read"
     FAILED = "failed"
     SKIPPED = "skipped"
+    UNKNOWN = "unknown"
 
 
 class Delivery(Base):
@@ -107,6 +112,9 @@ class Batch(Base):
     )
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a request of this batch first went out: a provider whose dedup forgets (IM REST's
+    # retry horizon) must not retry past it.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     leased_by: Mapped[str | None] = mapped_column(String(200))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -23,15 +23,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, enum_column, utc_now_column
 
+#: The longest user id of any provider: a Mixin UUID (IM REST ids have at most 16 digits).
+MAX_USER_ID_CHARS = 36
+
 
 class RecipientStatus(enum.StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"  # said /stop, or an operator unsubscribed them
-    UNREACHABLE = "unreachable"  # Mixin answered 403 (blocked the bot, not a contact)
+    UNREACHABLE = "unreachable"  # the provider refused the user (Mixin 403, IM REST 10000)
 
 
 class Recipient(Base):
-    """A Mixin user who may receive announcements.
+    """A provider's user who may receive announcements from one bot.
+
+    ``user_id`` is the provider's id as the text its wire carries: a lowercase UUID for Mixin, a
+    decimal int64 (at most 2^53 - 1) for IM REST; each provider's ``check_user_id`` makes it
+    canonical before it is stored, so the same user is always the same text.
 
     ``id`` is a compact internal key: deliveries reference it and the planner pages through recipients by
     it (keyset access), which keeps 10M-row joins cheap. ``conversation_id`` is
@@ -43,7 +50,7 @@ class Recipient(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     # The same person on two bots is two recipients.
     bot_id: Mapped[int] = mapped_column(ForeignKey("bots.id"))
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    user_id: Mapped[str] = mapped_column(String(MAX_USER_ID_CHARS))
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     status: Mapped[RecipientStatus] = mapped_column(
         enum_column(RecipientStatus, "recipient_status"),
