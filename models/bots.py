@@ -24,6 +24,11 @@ class BotProvider(enum.StrEnum):
     MIXIN = "mixin"
     IMREST = "imrest"
 
+    @property
+    def quota_counts_requests(self) -> bool:
+        """Whether the bot's quota counts requests (IM REST) rather than messages (Mixin)."""
+        return self is BotProvider.IMREST
+
 
 DEFAULT_BOT_NAME = "default"
 

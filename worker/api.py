@@ -121,10 +121,12 @@ class Blazecast:
         rate_per_minute: int | None = None,
         key: str | None = None,
         bot: str | None = None,
+        endpoint: str | None = None,
     ) -> AnnouncementInfo:
         """Store a draft: validated, not sent until ``schedule``. ``text`` or ``content``.
 
-        ``bot`` names the bot that sends it; it may be left out while there is one bot."""
+        ``bot`` names the bot that sends it; it may be left out while there is one bot.
+        ``endpoint`` (IM REST bots): ``send`` or ``notify``, default the bot's."""
         with self.db.session() as session:
             announcement = service.create_announcement(
                 session,
@@ -137,6 +139,7 @@ class Blazecast:
                 rate_per_minute=rate_per_minute,
                 idempotency_key=key,
                 schedule=False,
+                endpoint=endpoint,
             )
             return progress.info_of(announcement)
 
@@ -168,6 +171,7 @@ class Blazecast:
         priority: int = 0,
         rate_per_minute: int | None = None,
         bot: str | None = None,
+        endpoint: str | None = None,
     ) -> Enqueued:
         """Create and schedule in one step, once per ``key``: calling it again returns the same
         announcement (``created=False``) and sends nothing more."""
@@ -184,6 +188,7 @@ class Blazecast:
             title=title,
             priority=priority,
             rate_per_minute=rate_per_minute,
+            endpoint=endpoint,
         )
         existing = self._by_key(key)
         if existing is None:

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from models import DEFAULT_BOT_NAME, Announcement, AnnouncementStatus, Bot, BotProvider
 from worker.config import ConfigError, Settings
 from worker.messaging.credentials import check_reference, read_secret
+from worker.messaging.imrest.provider import ImRestProvider
+from worker.messaging.imrest.settings import ImRestSettings, settings_from_options
 from worker.messaging.mixin.keystore import Keystore, load_keystore, parse_keystore
 from worker.messaging.mixin.provider import TRANSPORT_KINDS, MixinProvider
 from worker.messaging.provider import Provider
@@ -34,8 +36,9 @@ ACTIVE_STATUSES = (
     AnnouncementStatus.PAUSED,
 )
 MAX_NAME = 64
-# The providers a bot can send with today (IM REST bots: issue 12).
-PROVIDERS = ("mixin",)
+PROVIDERS = ("mixin", "imrest")
+#: An IM REST bot's budget when none is given: 10 requests a second (spec §4, an assumption).
+DEFAULT_IMREST_QUOTA = 600
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ class BotAccess:
 
 def make_provider(bot: BotAccess, settings: Settings) -> Provider:
     """The provider of ``bot``; the default bot (no credentials reference) uses the settings."""
+    if bot.provider == "imrest":
+        return ImRestProvider(
+            lambda: imrest_settings(bot, settings, read_token=True),
+            policy=imrest_settings(bot, settings),
+        )
     if bot.provider != "mixin":
         raise ConfigError(
-            f"bot {bot.name}: provider {bot.provider!r} cannot send yet (supported: "
-            f"{', '.join(PROVIDERS)})"
+            f"bot {bot.name}: provider {bot.provider!r} is not one of {', '.join(PROVIDERS)}"
         )
     return MixinProvider(
         lambda: load_mixin_keystore(bot, settings),
@@ -65,6 +72,22 @@ def make_provider(bot: BotAccess, settings: Settings) -> Provider:
         blaze_url=str(bot.options.get("blaze_url") or settings.mixin_blaze_url),
         timeout=settings.request_timeout,
     )
+
+
+def imrest_settings(
+    bot: BotAccess, settings: Settings, *, read_token: bool = False
+) -> ImRestSettings:
+    """An IM REST bot's settings from its options; with ``read_token`` the access token is read
+    from its credentials reference (otherwise a placeholder: enough to decide, not to send)."""
+    try:
+        if not read_token:
+            return settings_from_options(bot.options, timeout=settings.request_timeout)
+        if bot.credentials is None:
+            raise ConfigError(f"bot {bot.name}: an IM REST bot needs a token reference")
+        token = read_secret(bot.credentials).strip()
+        return settings_from_options(bot.options, token, timeout=settings.request_timeout)
+    except ValueError as error:  # CredentialsError names the reference, never the secret
+        raise ConfigError(f"bot {bot.name}: {error}") from None
 
 
 def load_mixin_keystore(bot: BotAccess, settings: Settings) -> Keystore:
@@ -93,6 +116,7 @@ class BotSummary:
     credentials: str
     account_id: str | None
     quota_per_minute: int
+    quota_unit: str
     transport: str
     disabled: bool
     halted_reason: str | None
@@ -138,10 +162,14 @@ def add_bot(
     transport: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> Bot:
-    """Store a new bot after checking its name, settings and credentials (read, never stored)."""
+    """Store a new bot after checking its name, settings and credentials (read, never stored).
+
+    An IM REST bot's ``options`` hold ``base_url``, ``app_id`` and ``from_user_id`` (the sending
+    account), and optionally the policies of ``ImRestSettings``; its quota counts requests.
+    """
     name = _check_name(name)
-    if provider != BotProvider.MIXIN:
-        raise BotError(f"provider {provider!r}: only 'mixin' bots can be added for now")
+    if provider not in PROVIDERS:
+        raise BotError(f"provider {provider!r}: expected one of {', '.join(PROVIDERS)}")
     if quota_per_minute is not None and quota_per_minute < 2:
         raise BotError(f"quota {quota_per_minute}: must be at least 2 messages a minute")
     if transport is not None and transport not in TRANSPORT_KINDS:
@@ -154,7 +182,14 @@ def add_bot(
         raise BotError(f"bot {name}: a bot with this name exists already")
     candidate = BotAccess(0, name, provider, reference, transport, quota_per_minute, options or {})
     try:
-        account = str(load_mixin_keystore(candidate, settings).app_id)
+        if provider == BotProvider.IMREST:
+            if transport is not None:
+                raise BotError(f"bot {name}: transport: IM REST bots send over HTTP only")
+            imrest = imrest_settings(candidate, settings, read_token=True)
+            account = f"imrest:{imrest.app_id}:{imrest.from_user_id}"
+            quota_per_minute = quota_per_minute or DEFAULT_IMREST_QUOTA
+        else:
+            account = str(load_mixin_keystore(candidate, settings).app_id)
     except ValueError as error:  # KeystoreError, CredentialsError: both name the reference only
         raise BotError(f"bot {name}: {error}") from None
     _refuse_shared_account(session, settings, name, account)
@@ -190,7 +225,8 @@ def _refuse_shared_account(session: Session, settings: Settings, name: str, acco
             except ValueError:
                 pass
     if owner is not None:
-        raise BotError(f"bot {name}: bot {owner} already uses this keystore ({account})")
+        what = "app and sending account" if account.startswith("imrest:") else "keystore"
+        raise BotError(f"bot {name}: bot {owner} already uses this {what} ({account})")
 
 
 def _find(session: Session, name: str) -> Bot | None:
@@ -288,7 +324,10 @@ def _summary(bot: Bot, settings: Settings, active: int) -> BotSummary:
         credentials=bot.credentials or "BLAZECAST_KEYSTORE",
         account_id=bot.account_id,
         quota_per_minute=bot.quota_per_minute or settings.quota_per_minute,
-        transport=bot.transport or settings.transport,
+        quota_unit="requests" if bot.provider == BotProvider.IMREST else "messages",
+        transport=(
+            "http" if bot.provider == BotProvider.IMREST else bot.transport or settings.transport
+        ),
         disabled=bot.disabled_at is not None,
         halted_reason=bot.halted_reason,
         announcements_active=active,

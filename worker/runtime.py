@@ -107,7 +107,7 @@ class Runtime:
         from sqlalchemy import select
 
         from models import Bot
-        from worker.bots import access, load_mixin_keystore
+        from worker.bots import access, imrest_settings, load_mixin_keystore
 
         with self.db.session() as session:
             rows = session.execute(select(Bot).where(Bot.disabled_at.is_(None))).scalars()
@@ -120,6 +120,8 @@ class Runtime:
         for bot in enabled:
             if bot.provider == "mixin":
                 load_mixin_keystore(bot, self.settings)
+            else:
+                imrest_settings(bot, self.settings, read_token=True)
 
     @functools.cached_property
     def pipeline_config(self) -> PipelineConfig:

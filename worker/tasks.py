@@ -102,7 +102,8 @@ def send_batch(
 ) -> dict[str, Any]:
     """Send one batch. In Flower: RETRY after a provider error (the dispatcher re-sends the batch
     from Postgres when due, never a Celery countdown: DESIGN 10), FAILURE once it gave up,
-    otherwise SUCCESS with what happened (done, throttled, released)."""
+    otherwise SUCCESS with what happened (done, throttled, released). A batch whose recipients'
+    fate became unknown (past the provider's retry horizon) is a FAILURE too."""
     runtime = self.runtime
     broker = CeleryBroker(runtime, {batch_id: (announcement_id, bot_id)})
     result = pipeline.send(runtime.sender, broker, batch_id)
@@ -111,7 +112,7 @@ def send_batch(
     if result.outcome == "retry":
         # Raised, not self.retry(): marks the task retried without publishing it again.
         raise Retry(exc=BatchRetried(describe(summary)), when=result.retry_in)
-    if result.outcome == "failed":
+    if result.outcome in ("failed", "unknown"):
         raise BatchGaveUp(describe(summary))
     return summary
 

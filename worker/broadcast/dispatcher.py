@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import Announcement, AnnouncementStatus, Batch, BatchState, Bot
+from models import Announcement, AnnouncementStatus, Batch, BatchState, Bot, BotProvider
 from worker.broadcast import planner, state
 
 # Each bot and each capped announcement has at most this many seconds of its rate in flight.
@@ -93,9 +93,11 @@ class Pace:
     batch_size: int = 100
     ahead_seconds: float = DISPATCH_AHEAD_SECONDS
 
-    def batches_for(self, per_window: int) -> int:
+    def batches_for(self, per_window: int, *, per_batch: int | None = None) -> int:
+        """Batches that ``per_window`` pays for in ``ahead_seconds``, each costing ``per_batch``
+        of it (a whole batch of messages by default; one for a quota that counts requests)."""
         per_second = per_window / self.window_seconds
-        return math.ceil(per_second * self.ahead_seconds / self.batch_size) + 1
+        return math.ceil(per_second * self.ahead_seconds / (per_batch or self.batch_size)) + 1
 
 
 def dispatch(session: Session, pace: Pace) -> list[int]:
@@ -122,6 +124,7 @@ def dispatch(session: Session, pace: Pace) -> list[int]:
             Announcement.bot_id,
             Announcement.rate_per_minute,
             func.coalesce(Bot.quota_per_minute, pace.default_quota).label("quota"),
+            Bot.provider,
             Announcement.priority,
             Announcement.started_at,
             rank,
@@ -146,7 +149,8 @@ def dispatch(session: Session, pace: Pace) -> list[int]:
     for row in candidates:
         if len(chosen) >= room:
             break
-        if bot_flying.get(row.bot_id, 0) >= pace.batches_for(row.quota):
+        per_batch = 1 if BotProvider(row.provider).quota_counts_requests else None
+        if bot_flying.get(row.bot_id, 0) >= pace.batches_for(row.quota, per_batch=per_batch):
             continue
         if row.rate_per_minute:
             _, count = flying.get(row.announcement_id, (row.bot_id, 0))

@@ -134,6 +134,18 @@ _RECORD_FAILED = _counted(
     "failed",
 )
 
+_RECORD_UNKNOWN = _counted(
+    update(deliveries)
+    .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
+    .values(
+        state=DeliveryState.UNKNOWN,
+        attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
+        last_error=bindparam("error", type_=Text),
+    )
+    .returning(_d.id),
+    "unknown",
+)
+
 _RECORD_SKIPPED = _counted(
     update(deliveries)
     .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
@@ -174,6 +186,21 @@ def record_failed(
     """Give up on these deliveries, after the batch's ``attempt``, with the reason."""
     return _run_counted(
         conn, _RECORD_FAILED, announcement_id, delivery_ids, error=error[:500], attempt=attempt
+    )
+
+
+def record_unknown(
+    conn: Connection,
+    announcement_id: uuid.UUID,
+    delivery_ids: Sequence[int],
+    reason: str,
+    *,
+    attempt: int = 1,
+) -> int:
+    """These deliveries may or may not have reached their recipients, and can no longer be
+    retried safely: record that, never counting them sent or failed."""
+    return _run_counted(
+        conn, _RECORD_UNKNOWN, announcement_id, delivery_ids, error=reason[:500], attempt=attempt
     )
 
 

@@ -38,6 +38,7 @@ from worker.broadcast.outcomes import Pending
 from worker.broadcast.retry import RetryPolicy
 from worker.db import Database
 from worker.messaging.errors import (
+    BatchRefused,
     Forbidden,
     MessagingError,
     PermanentError,
@@ -81,8 +82,8 @@ class BotSending(Protocol):
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What one ``send`` did; ``outcome`` is one of: done, retry, throttled, failed, released,
-    not-leased. ``retry_in`` is when a retried or throttled batch may go again, ``error`` the
+    """What one ``send`` did; ``outcome`` is one of: done, retry, throttled, failed, unknown,
+    released, not-leased. ``retry_in`` is when a retried or throttled batch may go again, ``error`` the
     provider's error that made it retry or fail."""
 
     outcome: str
@@ -107,12 +108,14 @@ class _Announcement:
     recall_of: uuid.UUID | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Lease:
     batch_id: int
     announcement: _Announcement
     attempts: int
     pending: list[Pending]
+    # Seconds since the batch's first request went out; None until one has.
+    first_attempt_age: float | None
 
     def by_message_id(self) -> dict[str, Pending]:
         return {p.message_id: p for p in self.pending}
@@ -136,6 +139,7 @@ _LEASE = (
     )
     .returning(
         _b.attempts,
+        func.extract("epoch", func.now() - _b.first_attempt_at),
         _a.id,
         _a.bot_id,
         _a.status,
@@ -147,6 +151,12 @@ _LEASE = (
 )
 # Read immediately before every request: a pause or cancel that committed stops the next one.
 _STATUS = select(_a.status).where(_a.id == bindparam("announcement"))
+# The retry horizon of a provider whose dedup forgets starts when a request first goes out.
+_FIRST_ATTEMPT = (
+    update(outcomes.batches)
+    .where(_b.id == bindparam("batch"), _b.first_attempt_at.is_(None))
+    .values(first_attempt_at=func.now())
+)
 
 
 class _Throttled(Exception):
@@ -190,12 +200,15 @@ class BatchSender:
         if lease.announcement.status != AnnouncementStatus.SENDING:
             return self._hand_back(lease, lease.announcement.status)
         bot = self.bots(lease.announcement.bot_id)
+        age = lease.first_attempt_age
+        if age is not None and not bot.provider.may_retry(age):
+            return self._past_horizon(lease, age)
         sent = failed = 0
         by_id = lease.by_message_id()
         try:
             # A small per-announcement cap has a burst below one batch: send smaller requests so
             # the cap holds to the message instead of borrowing against the next window.
-            largest = min(self.config.batch_size, max_cost(self._specs(bot, lease.announcement)))
+            largest = min(self.config.batch_size, max_cost(self._message_specs(bot, lease)))
             for chunk in bot.provider.split(self._messages(bot, lease), largest):
                 s, f = self._deliver(bot, lease, by_id, chunk)
                 sent, failed = sent + s, failed + f
@@ -230,7 +243,7 @@ class BatchSender:
             ).first()
             if leased is None:
                 return None
-            attempts, *columns = leased
+            attempts, age, *columns = leased
             announcement = _Announcement(*columns)
             pending = outcomes.pending_deliveries(conn, batch_id)
             gone = [p for p in pending if p.recipient_status != RecipientStatus.ACTIVE]
@@ -242,14 +255,20 @@ class BatchSender:
                     "recipient left before sending",
                 )
                 pending = [p for p in pending if p.recipient_status == RecipientStatus.ACTIVE]
-            return _Lease(batch_id, announcement, attempts, pending)
+            return _Lease(
+                batch_id, announcement, attempts, pending, None if age is None else float(age)
+            )
 
     @staticmethod
     def _messages(bot: BotSending, lease: _Lease) -> list[OutgoingMessage]:
         announcement = lease.announcement
         addressees = [Addressee(p.user_id, p.message_id) for p in lease.pending]
         return bot.provider.messages(
-            announcement.category, announcement.data_base64, announcement.recall_of, addressees
+            announcement.category,
+            announcement.data_base64,
+            announcement.recall_of,
+            addressees,
+            announcement_id=announcement.id,
         )
 
     def _deliver(
@@ -261,12 +280,19 @@ class BatchSender:
     ) -> tuple[int, int]:
         """Send ``chunk``; on a permanent refusal bisect it. Returns (sent, failed)."""
         self._check_still_sending(lease)
-        self._take_tokens(bot, lease.announcement, len(chunk))
+        self._take_tokens(bot, lease.announcement, chunk)
+        if bot.provider.retry_horizon is not None and lease.first_attempt_age is None:
+            with self.db.session() as session:
+                session.connection().execute(_FIRST_ATTEMPT, {"batch": lease.batch_id})
+            lease.first_attempt_age = 0.0
         try:
             bot.transport.send_messages(chunk)
         except PermanentError as error:
             if isinstance(error, Unauthorized):
                 raise
+            if isinstance(error, BatchRefused):
+                # Declined as a whole, nobody blamed: splitting would repeat it per recipient.
+                return 0, self._fail_many(lease, [by_id[m.message_id] for m in chunk], error)
             blamed = next((m for m in chunk if m.message_id == error.blamed_message_id), None)
             if blamed is not None and len(chunk) > 1:
                 # The provider named the culprit: fail it alone and send the rest at once.
@@ -310,21 +336,43 @@ class BatchSender:
                 attempt=lease.attempts,
             )
 
-    @staticmethod
-    def _specs(bot: BotSending, announcement: _Announcement) -> list[BucketSpec]:
-        specs = [bot.quota]
-        if announcement.rate_per_minute:
-            specs.append(
-                cap_spec(
-                    str(announcement.id),
-                    announcement.rate_per_minute,
-                    window_seconds=bot.quota.window_seconds,
-                )
+    def _fail_many(self, lease: _Lease, pending: list[Pending], error: MessagingError) -> int:
+        with self.db.session() as session:
+            return outcomes.record_failed(
+                session.connection(),
+                lease.announcement.id,
+                [p.delivery_id for p in pending],
+                str(error),
+                attempt=lease.attempts,
             )
-        return specs
 
-    def _take_tokens(self, bot: BotSending, announcement: _Announcement, cost: int) -> None:
-        attempt = self.buckets.attempt(self._specs(bot, announcement), cost)
+    @staticmethod
+    def _cap(bot: BotSending, announcement: _Announcement) -> BucketSpec | None:
+        if not announcement.rate_per_minute:
+            return None
+        return cap_spec(
+            str(announcement.id),
+            announcement.rate_per_minute,
+            window_seconds=bot.quota.window_seconds,
+        )
+
+    def _message_specs(self, bot: BotSending, lease: _Lease) -> list[BucketSpec]:
+        """The buckets that count messages: they bound how many one request may carry."""
+        cap = self._cap(bot, lease.announcement)
+        specs = [bot.quota] if bot.provider.quota_unit == "messages" else []
+        return specs + ([cap] if cap else []) or [bot.quota]
+
+    def _take_tokens(
+        self, bot: BotSending, announcement: _Announcement, chunk: list[OutgoingMessage]
+    ) -> None:
+        """The bot's quota pays the provider's cost of the request (messages or requests), an
+        announcement's cap the messages it carries."""
+        specs, costs = [bot.quota], [bot.provider.request_cost(chunk)]
+        cap = self._cap(bot, announcement)
+        if cap is not None:
+            specs.append(cap)
+            costs.append(len(chunk))
+        attempt = self.buckets.attempt(specs, costs[0], costs=costs)
         if not attempt.taken:
             raise _Throttled(max(attempt.wait_seconds, 0.01))
 
@@ -349,6 +397,10 @@ class BatchSender:
         if isinstance(error, RateLimited):
             self.buckets.penalize(bot.quota)
         if self.config.retry.exhausted(lease.attempts):
+            reason = f"gave up after {lease.attempts} attempts: {error}"
+            if bot.provider.retry_horizon is not None:
+                # An earlier attempt may have been executed with its reply lost: nobody knows.
+                return self._unknowable(lease, reason, sent, failed)
             with self.db.session() as session:
                 conn = session.connection()
                 rest = outcomes.pending_deliveries(conn, lease.batch_id)
@@ -356,7 +408,7 @@ class BatchSender:
                     conn,
                     lease.announcement.id,
                     [p.delivery_id for p in rest],
-                    f"gave up after {lease.attempts} attempts: {error}",
+                    reason,
                     attempt=lease.attempts,
                 )
             self._finish(lease, BatchState.FAILED, last_error=str(error)[:500])
@@ -366,6 +418,31 @@ class BatchSender:
             delay = max(delay, error.retry_after)
         self._release(lease, BatchState.RETRY, delay, last_error=str(error)[:500])
         return BatchResult("retry", sent, failed, delay, error=str(error))
+
+    def _past_horizon(self, lease: _Lease, age: float) -> BatchResult:
+        """The batch's first request went out ``age`` seconds ago, past the provider's retry
+        horizon, and the ``mark_unknown`` policy holds: a retry might be executed twice."""
+        reason = (
+            f"fate unknown: first sent {age:.0f} s ago, past the provider's retry horizon; not "
+            "sent again (policy mark_unknown)"
+        )
+        return self._unknowable(lease, reason, 0, 0)
+
+    def _unknowable(self, lease: _Lease, reason: str, sent: int, failed: int) -> BatchResult:
+        """Record the batch's unsent recipients as unknown and close it."""
+        with self.db.session() as session:
+            conn = session.connection()
+            rest = outcomes.pending_deliveries(conn, lease.batch_id)
+            unknown = outcomes.record_unknown(
+                conn,
+                lease.announcement.id,
+                [p.delivery_id for p in rest],
+                reason,
+                attempt=lease.attempts,
+            )
+        self._finish(lease, BatchState.FAILED, last_error=reason[:500])
+        log.warning("batch %s: %d recipients %s", lease.batch_id, unknown, reason)
+        return BatchResult("unknown", sent, failed, error=reason)
 
     def _hand_back(self, lease: _Lease, status: AnnouncementStatus | None) -> BatchResult:
         """The announcement is not sending: keep the batch for a resume, or close it (its unsent

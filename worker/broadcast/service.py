@@ -22,10 +22,11 @@ from models import (
     AudienceMember,
     Batch,
     BatchState,
+    Bot,
     Recipient,
 )
 from worker.broadcast import state
-from worker.messaging.provider import Provider
+from worker.messaging.provider import Provider, UnsupportedCategory
 from worker.timezones import load_zone, shown
 
 
@@ -107,6 +108,7 @@ def create_announcement(
     idempotency_key: str | None = None,
     schedule: bool = True,
     is_test: bool = False,
+    endpoint: str | None = None,
 ) -> Announcement:
     """Validate and store an announcement; scheduled (for ``at``, or now) unless ``schedule=False``.
 
@@ -125,7 +127,11 @@ def create_announcement(
     if not -100 <= priority <= 100:
         raise InvalidAnnouncement("priority: must be between -100 and 100")
     # The provider refuses a category it cannot carry and invalid content, naming the field.
-    data = provider.encode_content(category, content)
+    try:
+        data = provider.encode_content(category, content, endpoint=endpoint)
+    except UnsupportedCategory as error:
+        bot = session.get(Bot, bot_id)
+        raise UnsupportedCategory(f"bot {bot.name if bot else bot_id}: {error}") from None
     audience = audience or Audience.everyone()
     scheduled_at = resolve_time(at, time_zone)
     announcement = Announcement(

@@ -118,15 +118,22 @@ def recount(session: Session, announcement_id: uuid.UUID) -> None:
             func.count().filter(d.read_at.is_not(None)),
             func.count().filter(d.state == DeliveryState.FAILED),
             func.count().filter(d.state == DeliveryState.SKIPPED),
+            func.count().filter(d.state == DeliveryState.UNKNOWN),
             func.count(),
         ).where(d.announcement_id == announcement_id)
     ).one()
-    sent, delivered, read, failed, skipped, total = counts
+    sent, delivered, read, failed, skipped, unknown, total = counts
     session.execute(
         update(Announcement)
         .where(Announcement.id == announcement_id)
         .values(
-            sent=sent, delivered=delivered, read=read, failed=failed, skipped=skipped, total=total
+            sent=sent,
+            delivered=delivered,
+            read=read,
+            failed=failed,
+            skipped=skipped,
+            unknown=unknown,
+            total=total,
         )
     )
 

@@ -64,6 +64,12 @@ TEST_PRIORITY = 100  # test sends overtake every real backlog
 @click.option("--rate", type=click.IntRange(2), help="At most this many messages per minute.")
 @click.option("--key", help="Idempotency key: the same key never creates a second announcement.")
 @click.option(
+    "--endpoint",
+    type=click.Choice(["send", "notify"]),
+    help="IM REST bots: a chat message (send) or a system notification (notify); default: the "
+    "bot's.",
+)
+@click.option(
     "--draft", is_flag=True, help="Store it without scheduling (see `announce schedule`)."
 )
 @click.option(
@@ -115,6 +121,7 @@ def _draft(options: dict[str, Any]) -> Draft:
         "priority": options["priority"],
         "rate": options["rate"],
         "key": options["key"],
+        "endpoint": options["endpoint"],
     }
     given = {k: v for k, v in flags.items() if v is not None}
     if given.keys() & {"text", "post_file", "data_file"}:
@@ -140,6 +147,7 @@ def _arguments(draft: Draft) -> dict[str, Any]:
         "priority": draft.priority,
         "rate_per_minute": draft.rate_per_minute,
         "title": draft.title,
+        "endpoint": draft.endpoint,
     }
 
 

@@ -58,6 +58,7 @@ FILE_KEYS = frozenset(
         "at",
         "time_zone",
         "priority",
+        "endpoint",
         "rate",
         "key",
     }
@@ -77,6 +78,7 @@ class Draft:
     priority: int = 0
     rate_per_minute: int | None = None
     key: str | None = None
+    endpoint: str | None = None
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -163,6 +165,7 @@ def build_draft(spec: dict[str, Any], *, files: Files | None = None) -> Draft:
     rate = spec.get("rate")
     draft.rate_per_minute = _integer(rate, "rate", 0) if rate is not None else None
     draft.key = str(spec["key"]) if spec.get("key") else None
+    draft.endpoint = str(spec["endpoint"]).strip() if spec.get("endpoint") else None
     return draft
 
 

@@ -15,13 +15,15 @@ from worker.cli import context, render
 
 @click.group()
 def bots() -> None:
-    """The bots that send: each has its own keystore, audience and quota.
+    """The bots that send: each has its own provider, credentials, audience and quota.
 
     Without any bot, BLAZECAST_KEYSTORE is the "default" bot, created on first use.
 
     \b
     Example:
       blazecast bots add shop --keystore /etc/blazecast/shop.json --quota 100000
+      blazecast bots add notices --provider imrest --base-url https://api.example.com \\
+          --app-id myapp --from-user-id 1099511627001 --token-file /etc/blazecast/im.token
       blazecast bots list
     """
 
@@ -38,41 +40,112 @@ def bots() -> None:
     metavar="VARIABLE",
     help="Or: the environment variable that holds the keystore JSON (in every process).",
 )
-@click.option("--quota", type=click.IntRange(2), help="Messages per minute (default: the setting).")
+@click.option(
+    "--provider",
+    type=click.Choice(bot_service.PROVIDERS),
+    default="mixin",
+    show_default=True,
+    help="Mixin Messenger, or the IM REST API.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="IM REST: the file holding the app's admin access token (only the path is stored).",
+)
+@click.option("--token-env", metavar="VARIABLE", help="IM REST: or the variable that holds it.")
+@click.option("--base-url", help="IM REST: the app's API endpoint, https://…")
+@click.option("--app-id", help="IM REST: the app's id.")
+@click.option(
+    "--from-user-id", type=int, help="IM REST: the account announcements are sent from."
+)
+@click.option(
+    "--endpoint",
+    type=click.Choice(["send", "notify"]),
+    help="IM REST: /message/send (default) or /message/notify, unless an announcement says.",
+)
+@click.option(
+    "--after-horizon",
+    type=click.Choice(["mark_unknown", "resend"]),
+    help="IM REST: a retry past the dedup window: report the fate unknown (default) or resend.",
+)
+@click.option("--retry-horizon", type=click.FloatRange(0), help="IM REST: seconds (default 60).")
+@click.option(
+    "--poll-delays",
+    metavar="SECONDS,...",
+    help="IM REST: when to poll each recipient's status after sending (default 60,600,3600,86400).",
+)
+@click.option(
+    "--sample-above",
+    type=click.IntRange(0),
+    help="IM REST: audiences above this many recipients are polled through a sample (2000).",
+)
+@click.option(
+    "--poll-share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="IM REST: the most of the request budget that polling may use (default 0.2).",
+)
+@click.option(
+    "--quota",
+    type=click.IntRange(2),
+    help="Messages per minute for Mixin (default: the setting); requests per minute for IM REST "
+    "(default 600).",
+)
 @click.option(
     "--transport",
     type=click.Choice(["blaze", "http"]),
-    help="How it sends (default: BLAZECAST_TRANSPORT).",
+    help="Mixin: how it sends (default: BLAZECAST_TRANSPORT).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the bot as JSON.")
 def add(
     name: str,
     keystore: Path | None,
     keystore_env: str | None,
+    provider: str,
+    token_file: Path | None,
+    token_env: str | None,
     quota: int | None,
     transport: str | None,
     as_json: bool,
+    **imrest: object,
 ) -> None:
-    """Add a Mixin bot named NAME.
+    """Add a bot named NAME.
 
-    The key itself is never stored, logged or shown: only where to read it.
+    The key or token itself is never stored, logged or shown: only where to read it.
 
     \b
     Examples:
       blazecast bots add shop --keystore /etc/blazecast/shop.json
       blazecast bots add news --keystore-env NEWS_KEYSTORE --quota 50000 --transport http
+      blazecast bots add notices --provider imrest --base-url https://api.example.com \\
+          --app-id myapp --from-user-id 1099511627001 --token-env IM_TOKEN --quota 600
     """
-    if (keystore is None) == (keystore_env is None):
-        raise click.UsageError("give exactly one of --keystore FILE or --keystore-env VARIABLE")
-    reference = f"file:{keystore}" if keystore is not None else f"env:{keystore_env}"
+    options = {k: v for k, v in imrest.items() if v is not None}
+    if provider == "imrest":
+        if keystore is not None or keystore_env is not None:
+            raise click.UsageError("an IM REST bot takes --token-file or --token-env, no keystore")
+        if (token_file is None) == (token_env is None):
+            raise click.UsageError("give exactly one of --token-file FILE or --token-env VARIABLE")
+        reference = f"file:{token_file}" if token_file is not None else f"env:{token_env}"
+        options = {_OPTION_NAMES.get(k, k): v for k, v in options.items()}
+    else:
+        if options or token_file is not None or token_env is not None:
+            raise click.UsageError(
+                f"--{sorted(options)[0].replace('_', '-') if options else 'token-file'} is an "
+                "IM REST option; add --provider imrest"
+            )
+        if (keystore is None) == (keystore_env is None):
+            raise click.UsageError("give exactly one of --keystore FILE or --keystore-env VARIABLE")
+        reference = f"file:{keystore}" if keystore is not None else f"env:{keystore_env}"
     with context.database().session() as session:
         bot_service.add_bot(
             session,
             context.settings(),
             name=name,
             credentials=reference,
+            provider=provider,
             quota_per_minute=quota,
             transport=transport,
+            options=options,
         )
         summary = bot_service.show_bot(session, context.settings(), name)
     if as_json:
@@ -80,8 +153,13 @@ def add(
         return
     click.echo(
         f"added bot {summary.name} ({summary.provider}, {summary.account_id}, "
-        f"{render.count(summary.quota_per_minute)} messages/min over {summary.transport})"
+        f"{render.count(summary.quota_per_minute)} {summary.quota_unit}/min over "
+        f"{summary.transport})"
     )
+
+
+#: CLI option → stored IM REST option, where the names differ.
+_OPTION_NAMES = {"retry_horizon": "retry_horizon_seconds"}
 
 
 @bots.command("list")

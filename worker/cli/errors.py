@@ -12,7 +12,7 @@ from worker.embedded import EngineError
 from worker.messaging.credentials import CredentialsError
 from worker.messaging.errors import Unauthorized
 from worker.messaging.mixin.keystore import KeystoreError
-from worker.messaging.mixin.payloads import PayloadError
+from worker.messaging.provider import InvalidContent
 from worker.progress import AmbiguousId
 from worker.recipient_files import ImportAborted
 from worker.recipients import InvalidUserId, UnknownRecipients
@@ -24,7 +24,7 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     EngineError,
     KeystoreError,
     CredentialsError,
-    PayloadError,
+    InvalidContent,  # PayloadError (Mixin) and the IM REST content errors
     InvalidAnnouncement,
     AnnouncementNotFound,
     IllegalTransition,

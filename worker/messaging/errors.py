@@ -10,7 +10,10 @@ Mixin error code (``specs/mixin-protocol.md`` §5.2). Callers branch on the clas
     │   ├── RateLimited             429: over the bot's quota (.retry_after when the server says)
     │   └── ServerError             500, 7000, 7001, any other 5xx, or a non-JSON edge error
     └── PermanentError              retrying the same request cannot succeed
-        ├── Unauthorized            401: .reason is "invalid credentials" or "clock skew"
+        ├── Unauthorized            401: .reason says why ("invalid credentials", "clock skew",
+        │                           and for IM REST "licence", "no permission", "configuration")
+        ├── BatchRefused            the whole request was declined for no one recipient (IM REST
+        │                           code 200 with data false): fail the batch, do not split it
         ├── Forbidden               403: not a participant, bot blocked, category not allowed
         ├── InvalidData             10002: a field is invalid (.extra names it)
         ├── BadRequest              400: the body could not be parsed
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-UnauthorizedReason = Literal["invalid credentials", "clock skew"]
+UnauthorizedReason = Literal[
+    "invalid credentials", "clock skew", "licence", "no permission", "configuration"
+]
 
 #: A device clock more than this far from the server's makes Mixin answer 401 (spec §1.4).
 CLOCK_SKEW_LIMIT_SECONDS = 300.0
@@ -125,7 +130,8 @@ class Unauthorized(PermanentError):
 
     ``reason`` says which cause, in plain words: ``"clock skew"`` when the server's clock differs
     from ours by more than five minutes (``skew_seconds`` = server minus local), otherwise
-    ``"invalid credentials"``.
+    ``"invalid credentials"``; IM REST adds ``"licence"`` (3xxxx), ``"no permission"`` (10010)
+    and ``"configuration"`` (no token, unknown app, wrong base URL).
     """
 
     def __init__(
@@ -139,6 +145,14 @@ class Unauthorized(PermanentError):
         super().__init__(description, **kwargs)
         self.reason: UnauthorizedReason = reason
         self.skew_seconds = skew_seconds
+
+
+class BatchRefused(PermanentError):
+    """The provider declined the request as a whole without blaming any recipient.
+
+    Splitting it would only repeat the refusal once per recipient: the batch fails as a whole,
+    with the provider's answer as the reason (IM REST: code 200 with ``data`` false, spec §4).
+    """
 
 
 class Forbidden(PermanentError):

@@ -22,6 +22,10 @@ class InvalidContent(ValueError):
     """An announcement's content that the provider cannot carry; the message names the field."""
 
 
+class UnsupportedCategory(InvalidContent):
+    """A category the provider cannot carry at all; the message names it."""
+
+
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
     """The most one request may carry: messages, and bytes of request body."""
@@ -44,12 +48,26 @@ class Provider(Protocol):
 
     #: ``mixin`` or ``imrest`` (``bots.provider``).
     name: str
+    #: What the bot's quota counts: ``messages`` (Mixin) or ``requests`` (IM REST).
+    quota_unit: str
     limits: BatchLimits
 
-    def encode_content(self, category: str, content: Any) -> str:
+    @property
+    def retry_horizon(self) -> float | None:
+        """Seconds after a batch's first request during which a retry is deduplicated by the
+        provider; ``None``: always (Mixin deduplicates by message id for good)."""
+        ...
+
+    def may_retry(self, first_attempt_age: float) -> bool:
+        """Whether a batch first sent ``first_attempt_age`` seconds ago may be sent again."""
+        ...
+
+    def encode_content(self, category: str, content: Any, *, endpoint: str | None = None) -> str:
         """Validate ``content`` for ``category``; return the payload stored with the announcement.
 
-        Raises ``InvalidContent`` naming the field (or the category the provider cannot carry).
+        ``endpoint`` picks the provider's kind of message where it has several (IM REST ``send``
+        or ``notify``). Raises ``InvalidContent`` naming the field (or the category the provider
+        cannot carry).
         """
         ...
 
@@ -63,15 +81,22 @@ class Provider(Protocol):
         payload: str | None,
         recall_of: uuid.UUID | None,
         addressees: Sequence[Addressee],
+        *,
+        announcement_id: uuid.UUID,
     ) -> list[OutgoingMessage]:
-        """The messages of one batch: ``payload`` to each addressee, or, for a recall
-        (``recall_of`` set, ``payload`` None), the recall of what that announcement sent them."""
+        """The messages of one batch of ``announcement_id``: ``payload`` to each addressee, or,
+        for a recall (``recall_of`` set, ``payload`` None), the recall of what that announcement
+        sent them."""
         ...
 
     def split(
         self, messages: Sequence[OutgoingMessage], max_messages: int
     ) -> list[list[OutgoingMessage]]:
         """``messages`` in order, cut into requests within ``limits`` and ``max_messages``."""
+        ...
+
+    def request_cost(self, messages: Sequence[OutgoingMessage]) -> int:
+        """Tokens of the bot's quota that one request carrying ``messages`` takes."""
         ...
 
     def check_batch(self, messages: Sequence[OutgoingMessage]) -> None:

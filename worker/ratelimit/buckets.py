@@ -95,14 +95,19 @@ class TokenBuckets:
         self._penalize = redis.register_script(scripts.PENALIZE)
         self._level = redis.register_script(scripts.LEVEL)
 
-    def attempt(self, specs: Sequence[BucketSpec], cost: int) -> Attempt:
+    def attempt(
+        self, specs: Sequence[BucketSpec], cost: int, *, costs: Sequence[int] | None = None
+    ) -> Attempt:
         """Take ``cost`` tokens from every bucket of ``specs``, or from none, in one atomic step.
+
+        ``costs`` gives each bucket its own cost instead (a bot whose quota counts requests,
+        under a cap that counts messages).
 
         A bucket lends a cost above its burst once it is full (see the module docstring).
         Raises ``ValueError`` for an empty or duplicated ``specs`` or a cost below 1, and lets
         every Redis error through: nothing is granted unless Redis granted it.
         """
-        return self._run_take(specs, cost, "take")
+        return self._run_take(specs, cost, "take", costs)
 
     def wait_seconds(self, specs: Sequence[BucketSpec], cost: int) -> float:
         """Seconds until ``cost`` tokens would be available in every bucket; takes nothing.
@@ -131,18 +136,27 @@ class TokenBuckets:
                 return False
             time.sleep(attempt.wait_seconds)
 
-    def _run_take(self, specs: Sequence[BucketSpec], cost: int, mode: str) -> Attempt:
-        if cost < 1:
-            raise ValueError(f"cost must be at least 1 token, got {cost!r}")
+    def _run_take(
+        self,
+        specs: Sequence[BucketSpec],
+        cost: int,
+        mode: str,
+        costs: Sequence[int] | None = None,
+    ) -> Attempt:
+        each = list(costs) if costs is not None else [cost] * len(specs)
+        if len(each) != len(specs):
+            raise ValueError(f"{len(each)} costs for {len(specs)} buckets")
+        if any(c < 1 for c in each):
+            raise ValueError(f"cost must be at least 1 token, got {min(each)!r}")
         if not specs:
             raise ValueError("taking tokens needs at least one BucketSpec")
         keys = [spec.key for spec in specs]
         if len(set(keys)) != len(keys):
             # The script would debit a repeated key twice and check it once.
             raise ValueError(f"each bucket may appear once per call, got keys {keys}")
-        args: list[float | int | str] = [cost, self._recovery_per_window, mode]
-        for spec in specs:
-            args += [spec.rate_per_second, spec.burst, spec.window_seconds]
+        args: list[float | int | str] = [0, self._recovery_per_window, mode]
+        for spec, spec_cost in zip(specs, each, strict=True):
+            args += [spec.rate_per_second, spec.burst, spec.window_seconds, spec_cost]
         taken, wait, now = self._take(keys=keys, args=args)
         return Attempt(taken=int(taken) == 1, wait_seconds=float(wait), redis_time=float(now))
 

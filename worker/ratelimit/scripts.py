@@ -84,12 +84,11 @@ local function save(key, st, rate, burst, window, k)
 end
 """
 
-# KEYS: bucket keys. ARGV: cost, recovery per window, "take" or "peek" (read only), then
-# (rate, burst, window) per key. Returns {1 if taken else 0, seconds to wait, Redis time}.
+# KEYS: bucket keys. ARGV: unused, recovery per window, "take" or "peek" (read only), then
+# (rate, burst, window, cost) per key. Returns {1 if taken else 0, seconds to wait, Redis time}.
 TAKE = (
     _PRELUDE
     + r"""
-local cost = tonumber(ARGV[1])
 local recovery = tonumber(ARGV[2])
 local peek = ARGV[3] == 'peek'
 local now = redis_now()
@@ -97,9 +96,10 @@ local buckets = {}
 local short = false
 local wait = 0
 for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[3 * i + 1])
-  local burst = tonumber(ARGV[3 * i + 2])
-  local window = tonumber(ARGV[3 * i + 3])
+  local rate = tonumber(ARGV[4 * i])
+  local burst = tonumber(ARGV[4 * i + 1])
+  local window = tonumber(ARGV[4 * i + 2])
+  local cost = tonumber(ARGV[4 * i + 3])
   local k = recovery / window
   local st = load(key, rate, burst, k, now)
   -- A cost above the burst can never be held; it is granted once the bucket is full.
@@ -108,14 +108,15 @@ for i, key in ipairs(KEYS) do
     short = true
     wait = math.max(wait, (need - st.tokens) / (rate * st.factor))
   end
-  buckets[i] = {key = key, st = st, rate = rate, burst = burst, window = window, k = k}
+  buckets[i] = {key = key, st = st, rate = rate, burst = burst, window = window, k = k,
+                cost = cost}
 end
 if peek then
   return {short and 0 or 1, fmt(wait), fmt(now)}
 end
 for _, b in ipairs(buckets) do
   if not short then
-    b.st.tokens = b.st.tokens - cost
+    b.st.tokens = b.st.tokens - b.cost
     save(b.key, b.st, b.rate, b.burst, b.window, b.k)
   elseif b.st.fresh then
     -- Start the refill clock of a bucket seen for the first time, or it would never fill.

@@ -30,6 +30,7 @@ from worker.messaging.errors import (
     ServerError,
     TransientError,
     Unauthorized,
+    UnauthorizedReason,
 )
 
 PROVIDER = "IM REST"
@@ -40,6 +41,17 @@ INVALID_PARAMETER = 10002
 SERVER_DATABASE_ERROR = 20000
 GROUP_NOT_FOUND = 20001
 NOT_GROUP_MEMBER = 20002
+
+#: Why each code that stops the provider stops it (``Unauthorized.reason``).
+FATAL_REASONS: dict[int, UnauthorizedReason] = {
+    10003: "configuration",
+    10008: "invalid credentials",
+    10010: "no permission",
+    30021: "licence",
+    30022: "licence",
+    30023: "licence",
+    40000: "configuration",
+}
 
 #: What an operator must fix, in plain words, for each code that stops the provider.
 FATAL_CODES: dict[int, str] = {
@@ -79,11 +91,14 @@ def classify_code(
     said = f" (server: {message})" if message else ""
     common: dict[str, Any] = {"code": code, "status": status, "extra": extra, "provider": PROVIDER}
     if code in FATAL_CODES:
-        return Unauthorized(f"{FATAL_CODES[code]}, then resume{said}", **common)
+        return Unauthorized(
+            f"{FATAL_CODES[code]}, then resume{said}", reason=FATAL_REASONS[code], **common
+        )
     if code in LICENCE_CODES:
         return Unauthorized(
             f"the server refused the app's licence; check the licence in the console, then "
             f"resume{said}",
+            reason="licence",
             **common,
         )
     if code in _PER_TARGET:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from worker.messaging.imrest.send_request import ContentType
-from worker.messaging.provider import InvalidContent
+from worker.messaging.provider import InvalidContent, UnsupportedCategory
 
 CATEGORY_CONTENT_TYPES: dict[str, ContentType] = {
     "PLAIN_TEXT": ContentType.TEXT,
@@ -56,7 +56,7 @@ def encode_content(category: str, content: Any) -> str:
     kind = CATEGORY_CONTENT_TYPES.get(category)
     if kind is None:
         carried = ", ".join(CATEGORY_CONTENT_TYPES)
-        raise InvalidContent(f"category {category}: IM REST bots carry only {carried}")
+        raise UnsupportedCategory(f"category {category}: IM REST bots carry only {carried}")
     if kind is ContentType.TEXT:
         if not isinstance(content, str) or not content.strip():
             raise InvalidContent(f"{category}: the text must be a non-empty string")

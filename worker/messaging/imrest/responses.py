@@ -75,6 +75,7 @@ def _http_error(
         return Unauthorized(
             f"HTTP 404: the base URL or path is wrong; check the configured base URL, then "
             f"resume{detail}",
+            reason="configuration",
             **common,
         )
     if status_code == 408:

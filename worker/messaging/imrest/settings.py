@@ -7,8 +7,9 @@ it can be revisited once the real server's behaviour is known.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from worker.messaging.imrest.polling import DEFAULT_POLL_DELAYS, PollSchedule
@@ -114,3 +115,69 @@ class ImRestSettings:
         if now - first_attempt_at < self.retry_horizon_seconds:
             return True
         return self.after_horizon == "resend"
+
+
+#: The bot options (``bots.options``) an IM REST bot reads, and their types.
+OPTION_TYPES: dict[str, type] = {
+    "base_url": str,
+    "app_id": str,
+    "from_user_id": int,
+    "endpoint": str,
+    "after_horizon": str,
+    "retry_horizon_seconds": float,
+    "batch_size": int,
+    "timeout": float,
+    "page_limit": int,
+    "poll_delays": tuple,
+    "sample_above": int,
+    "sample_margin": float,
+    "poll_share": float,
+}
+REQUIRED_OPTIONS = ("base_url", "app_id", "from_user_id")
+#: A placeholder for deciding without the secret (batch size, horizon, polling).
+NO_TOKEN = "-"
+
+
+def settings_from_options(
+    options: Mapping[str, Any], access_token: str = NO_TOKEN, *, timeout: float | None = None
+) -> ImRestSettings:
+    """An IM REST bot's settings from its stored options; ``ValueError`` names the option.
+
+    The token is never among the options: it is read from the bot's credentials reference.
+    """
+    missing = [name for name in REQUIRED_OPTIONS if options.get(name) in (None, "")]
+    if missing:
+        raise ValueError(f"{missing[0]}: required for an IM REST bot")
+    unknown = sorted(set(options) - set(OPTION_TYPES) - {"api_url", "blaze_url"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not an IM REST bot option")
+    values: dict[str, Any] = {}
+    for name, kind in OPTION_TYPES.items():
+        if name not in options or options[name] is None:
+            continue
+        values[name] = _typed_option(name, options[name], kind)
+    if "timeout" not in values and timeout is not None:
+        values["timeout"] = timeout
+    if urlsplit(values["base_url"]).username or urlsplit(values["base_url"]).password:
+        raise ValueError("base_url: must not carry credentials; the token has its own reference")
+    return ImRestSettings(access_token=access_token, **values)
+
+
+def _typed_option(name: str, value: Any, kind: type) -> Any:
+    try:
+        if kind is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(float(item) for item in items)
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(str(value).strip())
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value.strip()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected {kind.__name__}, got {str(value)[:40]!r}") from None

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from worker.messaging.errors import (
+    BatchRefused,
     ConnectionLost,
     PermanentError,
     RequestTimeout,
@@ -80,18 +81,21 @@ class ImRestTransport:
         attachment: str | Mapping[str, Any] | None = None,
         *,
         target_type: int = TargetType.USER,
+        endpoint: str | None = None,
     ) -> SendResult:
         """Send one batch as one request; returns once the server executed it.
 
         Safe to call again with the same arguments within the retry horizon: the request
         carries the same ``transaction_id`` and the server does not execute it twice. Raises
         a ``MessagingError``: ``Forbidden`` for an unknown target (split the batch to find
-        it), ``Unauthorized`` when the provider must stop, ``TransientError`` to retry.
+        it), ``Unauthorized`` when the provider must stop, ``BatchRefused`` when the server
+        declined the whole batch, ``TransientError`` to retry. ``endpoint`` (``send`` or
+        ``notify``) defaults to the settings'.
         """
         settings = self.settings
         request = build_send_request(
             announcement_id=str(announcement_id),
-            endpoint=settings.endpoint,
+            endpoint=endpoint or settings.endpoint,
             from_user_id=settings.from_user_id,
             targets=targets,
             content_type=content_type,
@@ -103,7 +107,7 @@ class ImRestTransport:
         envelope = self._call("POST", request.path, body=request.body)
         if envelope.get("data") is not True:
             # §4: code 200 with data false is a failure of the whole batch, not retried.
-            raise PermanentError(
+            raise BatchRefused(
                 f"the server declined the batch without a reason (code 200, data "
                 f"{json.dumps(envelope.get('data'))}); transaction {request.transaction_id}",
                 code=200,

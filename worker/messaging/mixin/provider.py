@@ -28,7 +28,7 @@ from worker.messaging.mixin.ids import (
 )
 from worker.messaging.mixin.keystore import Keystore
 from worker.messaging.mixin.payloads import build_payload, encode_data
-from worker.messaging.provider import Addressee, BatchLimits
+from worker.messaging.provider import Addressee, BatchLimits, InvalidContent
 from worker.messaging.transport import OutgoingMessage, Transport
 
 TRANSPORT_KINDS = ("blaze", "http")
@@ -36,6 +36,9 @@ TRANSPORT_KINDS = ("blaze", "http")
 
 class MixinProvider:
     name = "mixin"
+    quota_unit = "messages"
+    #: Mixin deduplicates by message id for good: a retry is always safe.
+    retry_horizon = None
     limits = BatchLimits(MAX_BATCH_MESSAGES, MAX_BATCH_BYTES)
 
     def __init__(
@@ -68,7 +71,12 @@ class MixinProvider:
     def bot_user_id(self) -> str:
         return str(self.keystore.app_id)
 
-    def encode_content(self, category: str, content: Any) -> str:
+    def may_retry(self, first_attempt_age: float) -> bool:
+        return True
+
+    def encode_content(self, category: str, content: Any, *, endpoint: str | None = None) -> str:
+        if endpoint is not None:
+            raise InvalidContent(f"endpoint {endpoint!r}: Mixin bots have one way to send")
         return encode_data(build_payload(category, content))
 
     def check_user_id(self, raw: str) -> str:
@@ -80,6 +88,8 @@ class MixinProvider:
         payload: str | None,
         recall_of: uuid.UUID | None,
         addressees: Sequence[Addressee],
+        *,
+        announcement_id: uuid.UUID,
     ) -> list[OutgoingMessage]:
         if recall_of is None and payload is None:
             raise ValueError("an announcement that is not a recall needs its payload")
@@ -101,6 +111,9 @@ class MixinProvider:
         self, messages: Sequence[OutgoingMessage], max_messages: int
     ) -> list[list[OutgoingMessage]]:
         return split_batches(messages, max_messages=min(max_messages, MAX_BATCH_MESSAGES))
+
+    def request_cost(self, messages: Sequence[OutgoingMessage]) -> int:
+        return len(messages)
 
     def check_batch(self, messages: Sequence[OutgoingMessage]) -> None:
         check_batch(messages)
