@@ -61,6 +61,9 @@ class Pending:
     user_id: str
     conversation_id: str | None
     recipient_status: RecipientStatus
+    #: Requests that carried it without an answer (a provider whose dedup forgets marks them):
+    #: above 0, it may have been delivered.
+    attempts: int = 0
 
 
 # The statements of the hot path are built once, here, with bind parameters: building a Core
@@ -101,6 +104,7 @@ _PENDING = (
         _r.user_id.cast(Text),
         _r.conversation_id.cast(Text),
         _r.status,
+        _d.attempts,
     )
     .join_from(deliveries, recipients, _r.id == _d.recipient_id)
     .where(_d.batch_id == bindparam("batch"), _d.sent_at.is_(None), _d.state.in_(UNSENT))
@@ -113,6 +117,21 @@ _RECORD_SENT = _counted(
     .values(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
+        last_error=None,
+        state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
+    )
+    .returning(_d.id),
+    "sent",
+    first_sent_at=func.coalesce(announcements.c.first_sent_at, func.now()),
+)
+
+# A provider whose dedup forgets counted the attempt before the request went out (``mark_in_doubt``).
+_RECORD_SENT_MARKED = _counted(
+    update(deliveries)
+    .where(_d.id == any_(_IDS), _d.sent_at.is_(None))
+    .values(
+        sent_at=func.now(),
+        attempts=func.greatest(_d.attempts, _ATTEMPT),
         last_error=None,
         state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
     )
@@ -168,11 +187,17 @@ def _run_counted(
 
 
 def record_sent(
-    conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], *, attempt: int = 1
+    conn: Connection,
+    announcement_id: uuid.UUID,
+    delivery_ids: Sequence[int],
+    *,
+    attempt: int = 1,
+    marked: bool = False,
 ) -> int:
     """The provider accepted these deliveries on the batch's ``attempt``: stamp them sent (once)
-    and count them."""
-    return _run_counted(conn, _RECORD_SENT, announcement_id, delivery_ids, attempt=attempt)
+    and count them. ``marked``: ``mark_in_doubt`` already counted this attempt."""
+    statement = _RECORD_SENT_MARKED if marked else _RECORD_SENT
+    return _run_counted(conn, statement, announcement_id, delivery_ids, attempt=attempt)
 
 
 def record_failed(
@@ -201,6 +226,18 @@ def record_unknown(
     retried safely: record that, never counting them sent or failed."""
     return _run_counted(
         conn, _RECORD_UNKNOWN, announcement_id, delivery_ids, error=reason[:500], attempt=attempt
+    )
+
+
+def mark_in_doubt(conn: Connection, delivery_ids: Sequence[int]) -> None:
+    """A request carrying these deliveries is about to go out: count the attempt first, so that
+    if no answer comes (a timeout, a crash) a retry past the provider's retry horizon knows
+    they may have been delivered."""
+    conn.execute(
+        update(deliveries)
+        .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
+        .values(attempts=_d.attempts + 1),
+        {"ids": list(delivery_ids)},
     )
 
 

@@ -17,7 +17,14 @@ The flow of ``BatchSender.send`` (the body of the ``send_batch`` task):
    permanent reason (403, 10002, 400) is bisected until the recipients that caused it are found,
    so the others still get their message; 403 marks a recipient unreachable. Transient errors put
    the batch in ``retry`` with capped, jittered backoff (429 also slows the bot's bucket), until
-   the attempts run out. 401 halts the bot's sending with the reason.
+   the attempts run out. 401 halts the bot's sending with the reason. A request declined as a
+   whole with nobody blamed (``BatchRefused``) fails its recipients without splitting.
+5. A provider whose dedup forgets (``Provider.retry_horizon``: IM REST's ``transaction_id`` is
+   remembered "in a short time") counts each request's attempt on its deliveries before it goes
+   out. A retry inside the horizon repeats the same request, which the provider deduplicates;
+   past it (``may_retry`` false: the ``mark_unknown`` policy) the recipients of a request that
+   got no answer are recorded ``unknown``, never sent twice and never counted sent, and the rest
+   of the batch goes with a fresh horizon.
 """
 
 from __future__ import annotations
@@ -157,6 +164,9 @@ _FIRST_ATTEMPT = (
     .where(_b.id == bindparam("batch"), _b.first_attempt_at.is_(None))
     .values(first_attempt_at=func.now())
 )
+_NEW_HORIZON = (
+    update(outcomes.batches).where(_b.id == bindparam("batch")).values(first_attempt_at=None)
+)
 
 
 class _Throttled(Exception):
@@ -202,7 +212,7 @@ class BatchSender:
         bot = self.bots(lease.announcement.bot_id)
         age = lease.first_attempt_age
         if age is not None and not bot.provider.may_retry(age):
-            return self._past_horizon(lease, age)
+            self._past_horizon(lease, age)
         sent = failed = 0
         by_id = lease.by_message_id()
         try:
@@ -281,10 +291,17 @@ class BatchSender:
         """Send ``chunk``; on a permanent refusal bisect it. Returns (sent, failed)."""
         self._check_still_sending(lease)
         self._take_tokens(bot, lease.announcement, chunk)
-        if bot.provider.retry_horizon is not None and lease.first_attempt_age is None:
+        ids = [by_id[m.message_id].delivery_id for m in chunk]
+        horizon = bot.provider.retry_horizon is not None
+        if horizon:
+            # The dedup of this provider forgets: note the request before it goes out, so a
+            # crash or a lost reply leaves its recipients in doubt, never silently re-sent.
             with self.db.session() as session:
-                session.connection().execute(_FIRST_ATTEMPT, {"batch": lease.batch_id})
-            lease.first_attempt_age = 0.0
+                conn = session.connection()
+                outcomes.mark_in_doubt(conn, ids)
+                if lease.first_attempt_age is None:
+                    conn.execute(_FIRST_ATTEMPT, {"batch": lease.batch_id})
+            lease.first_attempt_age = lease.first_attempt_age or 0.0
         try:
             bot.transport.send_messages(chunk)
         except PermanentError as error:
@@ -308,9 +325,10 @@ class BatchSender:
                 return left[0] + right[0], left[1] + right[1]
             return 0, self._fail_one(lease, by_id[chunk[0].message_id], error)
         with self.db.session() as session:
-            ids = [by_id[m.message_id].delivery_id for m in chunk]
             conn = session.connection()
-            sent = outcomes.record_sent(conn, lease.announcement.id, ids, attempt=lease.attempts)
+            sent = outcomes.record_sent(
+                conn, lease.announcement.id, ids, attempt=lease.attempts, marked=horizon
+            )
             return sent, 0
 
     def _check_still_sending(self, lease: _Lease) -> None:
@@ -419,30 +437,48 @@ class BatchSender:
         self._release(lease, BatchState.RETRY, delay, last_error=str(error)[:500])
         return BatchResult("retry", sent, failed, delay, error=str(error))
 
-    def _past_horizon(self, lease: _Lease, age: float) -> BatchResult:
+    def _past_horizon(self, lease: _Lease, age: float) -> None:
         """The batch's first request went out ``age`` seconds ago, past the provider's retry
-        horizon, and the ``mark_unknown`` policy holds: a retry might be executed twice."""
+        horizon, and the ``mark_unknown`` policy holds: a request that got no answer must not be
+        sent again (it might be executed twice). Its recipients' fate is recorded unknown; the
+        rest of the batch, never sent, goes now, with a fresh horizon."""
         reason = (
-            f"fate unknown: first sent {age:.0f} s ago, past the provider's retry horizon; not "
-            "sent again (policy mark_unknown)"
+            f"fate unknown: sent {age:.0f} s ago without an answer, past the provider's retry "
+            "horizon; not sent again (policy mark_unknown)"
         )
-        return self._unknowable(lease, reason, 0, 0)
-
-    def _unknowable(self, lease: _Lease, reason: str, sent: int, failed: int) -> BatchResult:
-        """Record the batch's unsent recipients as unknown and close it."""
+        doubtful = [p for p in lease.pending if p.attempts > 0]
         with self.db.session() as session:
             conn = session.connection()
-            rest = outcomes.pending_deliveries(conn, lease.batch_id)
             unknown = outcomes.record_unknown(
                 conn,
                 lease.announcement.id,
-                [p.delivery_id for p in rest],
+                [p.delivery_id for p in doubtful],
                 reason,
                 attempt=lease.attempts,
             )
-        self._finish(lease, BatchState.FAILED, last_error=reason[:500])
+            conn.execute(_NEW_HORIZON, {"batch": lease.batch_id})
         log.warning("batch %s: %d recipients %s", lease.batch_id, unknown, reason)
-        return BatchResult("unknown", sent, failed, error=reason)
+        lease.pending = [p for p in lease.pending if p.attempts == 0]
+        lease.first_attempt_age = None
+
+    def _unknowable(self, lease: _Lease, reason: str, sent: int, failed: int) -> BatchResult:
+        """Give up on the batch: recipients a request carried without an answer may have got
+        the message (unknown), the others never went out (failed)."""
+        announcement_id, attempt = lease.announcement.id, lease.attempts
+        with self.db.session() as session:
+            conn = session.connection()
+            rest = outcomes.pending_deliveries(conn, lease.batch_id)
+            doubtful = [p.delivery_id for p in rest if p.attempts > 0]
+            never_sent = [p.delivery_id for p in rest if p.attempts == 0]
+            unknown = outcomes.record_unknown(
+                conn, announcement_id, doubtful, reason, attempt=attempt
+            )
+            failed += outcomes.record_failed(
+                conn, announcement_id, never_sent, reason, attempt=attempt
+            )
+        self._finish(lease, BatchState.FAILED, last_error=reason[:500])
+        log.warning("batch %s: gave up; %d recipients' fate unknown", lease.batch_id, unknown)
+        return BatchResult("unknown" if unknown else "failed", sent, failed, error=reason)
 
     def _hand_back(self, lease: _Lease, status: AnnouncementStatus | None) -> BatchResult:
         """The announcement is not sending: keep the batch for a resume, or close it (its unsent
