@@ -114,21 +114,23 @@ def stack_env(
     *,
     database_url: str,
     redis_url: str,
-    keystore: Path,
+    keystore: Path | None,
     api_url: str,
     blaze_url: str,
     home: Path,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment that points child processes at the same engines and provider."""
+    """The environment that points child processes at the same engines and provider (no
+    ``keystore``: no default Mixin bot, only the bots added as rows)."""
     env = {
         "BLAZECAST_DATABASE_URL": database_url,
         "BLAZECAST_REDIS_URL": redis_url,
-        "BLAZECAST_KEYSTORE": str(keystore),
         "BLAZECAST_MIXIN_API_URL": api_url,
         "BLAZECAST_MIXIN_BLAZE_URL": blaze_url,
         "BLAZECAST_HOME": str(home),
         "PYTHONUNBUFFERED": "1",
     }
+    if keystore is not None:
+        env["BLAZECAST_KEYSTORE"] = str(keystore)
     env.update(extra or {})
     return env

@@ -218,7 +218,7 @@ class BatchSender:
         try:
             # A small per-announcement cap has a burst below one batch: send smaller requests so
             # the cap holds to the message instead of borrowing against the next window.
-            largest = min(self.config.batch_size, max_cost(self._message_specs(bot, lease)))
+            largest = self._largest_request(bot, lease)
             for chunk in bot.provider.split(self._messages(bot, lease), largest):
                 s, f = self._deliver(bot, lease, by_id, chunk)
                 sent, failed = sent + s, failed + f
@@ -374,11 +374,13 @@ class BatchSender:
             window_seconds=bot.quota.window_seconds,
         )
 
-    def _message_specs(self, bot: BotSending, lease: _Lease) -> list[BucketSpec]:
-        """The buckets that count messages: they bound how many one request may carry."""
+    def _largest_request(self, bot: BotSending, lease: _Lease) -> int:
+        """The most messages one request may carry: the batch, or less where a bucket that
+        counts messages (the quota of a provider that counts them, a cap) has a smaller unit."""
         cap = self._cap(bot, lease.announcement)
         specs = [bot.quota] if bot.provider.quota_unit == "messages" else []
-        return specs + ([cap] if cap else []) or [bot.quota]
+        specs += [cap] if cap is not None else []
+        return min(self.config.batch_size, max_cost(specs)) if specs else self.config.batch_size
 
     def _take_tokens(
         self, bot: BotSending, announcement: _Announcement, chunk: list[OutgoingMessage]

@@ -58,9 +58,7 @@ def imrest_bot(
 
 
 def add_users(session: Any, bot_id: int, user_ids: list[int]) -> None:
-    session.execute(
-        insert(Recipient), [{"bot_id": bot_id, "user_id": str(u)} for u in user_ids]
-    )
+    session.execute(insert(Recipient), [{"bot_id": bot_id, "user_id": str(u)} for u in user_ids])
 
 
 def sender_for(
@@ -98,7 +96,11 @@ def announce(session: Any, settings: Settings, bot: Bot, text: str, **kwargs: An
 
 
 def send_all(
-    database: Database, settings: Settings, bot: Bot, redis_client: redis.Redis, announcement_id: Any
+    database: Database,
+    settings: Settings,
+    bot: Bot,
+    redis_client: redis.Redis,
+    announcement_id: Any,
 ) -> Announcement:
     inline.start_and_plan(database, announcement_id)
     inline.drive(database, sender_for(database, settings, bot, redis_client), rounds=200)
