@@ -9,11 +9,13 @@ quota line, and the rolling 60 s count against the quota.
 
     .venv/bin/python -m bench.quota                       # 200,000 recipients, ~2.5 minutes
     .venv/bin/python -m bench.quota --recipients 50000    # a shorter look
+    .venv/bin/python -m bench.quota --provider imrest     # an IM REST bot (bench.quota_imrest)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -73,7 +75,13 @@ def plot(
 
 
 def main() -> None:
+    if "--provider" in sys.argv and sys.argv[sys.argv.index("--provider") + 1 :][:1] == ["imrest"]:
+        from bench import quota_imrest
+
+        quota_imrest.main(sys.argv[1:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["mixin", "imrest"], default="mixin")
     parser.add_argument("--recipients", type=int, default=200_000)
     parser.add_argument("--send-workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=4)

@@ -34,7 +34,9 @@ class BotRuntime:
         self.bot = bot
         self.id = bot.id
         self.provider: Provider = make_provider(bot, settings)
-        self.quota: BucketSpec = quota_of(bot.id, bot.quota_per_minute, settings)
+        self.quota: BucketSpec = quota_of(
+            bot.id, bot.quota_per_minute, settings, provider=bot.provider
+        )
         self._redis = redis_client
         self._lock = threading.Lock()
         self._transport: Transport | None = None
