@@ -141,3 +141,103 @@ def test_the_keystore_setting_alone_is_the_default_bot(
         "error: bot copy: bot default already uses this keystore"
     )
     assert os.environ.get("BLAZECAST_KEYSTORE") != str(key)  # the test changed only the CLI's env
+
+
+def _imrest(*extra: str) -> list[str]:
+    return [
+        "--provider",
+        "imrest",
+        "--base-url",
+        "https://im.example.com",
+        "--app-id",
+        "shop-app",
+        "--from-user-id",
+        "1099511627001",
+        *extra,
+    ]
+
+
+def test_an_imrest_bot_stores_only_where_its_token_is(
+    cli: Cli, clean_db: Database, tmp_path: Path
+) -> None:
+    token = tmp_path / "im.token"
+    token.write_text("eyJhbGciOiJIUzUxMiJ9.secret-token\n")
+    said = cli.ok("bots", "add", "notices", *_imrest("--token-file", str(token)))
+    assert said.strip() == (
+        "added bot notices (imrest, imrest:shop-app:1099511627001, 600 requests/min over http)"
+    )
+    shown = cli.ok("bots", "show", "notices", "--json")
+    assert json.loads(shown)["quota_unit"] == "requests"
+    assert "secret-token" not in shown + cli.ok("bots", "list")
+    with clean_db.session() as session:
+        bot = session.execute(select(Bot).where(Bot.name == "notices")).scalar_one()
+        assert bot.credentials == f"file:{token.resolve()}"
+        assert bot.options == {
+            "base_url": "https://im.example.com",
+            "app_id": "shop-app",
+            "from_user_id": 1099511627001,
+        }
+        assert "secret-token" not in json.dumps(bot.options)
+
+
+def test_bad_imrest_bots_are_refused_in_one_line_and_change_nothing(
+    cli: Cli, clean_db: Database, tmp_path: Path
+) -> None:
+    token = tmp_path / "im.token"
+    token.write_text("token")
+    empty = tmp_path / "empty.token"
+    empty.write_text("\n")
+    assert cli.fails("bots", "add", "im", *_imrest()) == (
+        "error: give exactly one of --token-file FILE or --token-env VARIABLE "
+        "(see 'blazecast bots add --help')"
+    )
+    assert cli.fails("bots", "add", "im", *_imrest("--token-env", "UNSET_TOKEN_X")) == (
+        "error: bot im: credentials env:UNSET_TOKEN_X: the variable is not set"
+    )
+    assert cli.fails("bots", "add", "im", *_imrest("--token-file", str(empty))) == (
+        "error: bot im: access_token must not be empty"
+    )
+    without_app = [
+        a for a in _imrest("--token-file", str(token)) if a not in ("--app-id", "shop-app")
+    ]
+    assert cli.fails("bots", "add", "im", *without_app) == (
+        "error: bot im: app_id: required for an IM REST bot"
+    )
+    secret_url = _imrest("--token-file", str(token))
+    secret_url[secret_url.index("https://im.example.com")] = "https://u:pw@im.example.com"
+    refused = cli.fails("bots", "add", "im", *secret_url)
+    assert refused == (
+        "error: bot im: base_url: must not carry credentials; the token has its own reference"
+    )
+    assert "pw" not in refused
+    assert cli.fails("bots", "add", "im", "--token-file", str(token), "--app-id", "x") == (
+        "error: --app-id is an IM REST option; add --provider imrest "
+        "(see 'blazecast bots add --help')"
+    )
+    cli.ok("bots", "add", "im", *_imrest("--token-file", str(token)))
+    assert cli.fails("bots", "add", "im2", *_imrest("--token-file", str(token))).startswith(
+        "error: bot im2: bot im already uses this app and sending account"
+    )
+    assert _bots(clean_db) == [("im", f"file:{token.resolve()}")]
+
+
+def test_a_category_an_imrest_bot_cannot_carry_is_refused_naming_it_and_the_bot(
+    cli: Cli, clean_db: Database, tmp_path: Path
+) -> None:
+    token = tmp_path / "im.token"
+    token.write_text("token")
+    cli.ok("bots", "add", "im", *_imrest("--token-file", str(token)))
+    card = tmp_path / "card.json"
+    card.write_text('{"app_id": "x", "title": "t", "description": "d", "action": "https://x"}')
+    assert cli.fails(
+        "announce", "create", "--bot", "im", "--category", "APP_CARD", "--data", str(card)
+    ) == (
+        "error: bot im: category APP_CARD: IM REST bots carry only PLAIN_TEXT, PLAIN_IMAGE, "
+        "PLAIN_AUDIO, PLAIN_VIDEO, PLAIN_DATA"
+    )
+    assert "created announcement" in cli.ok(
+        "announce", "create", "--bot", "im", "--text", "Hello", "--endpoint", "notify", "--draft"
+    )
+    with clean_db.session() as session:
+        stored = session.execute(select(Announcement.data_base64)).scalar_one()
+    assert json.loads(stored)["endpoint"] == "notify"

@@ -502,3 +502,23 @@ def test_redis_dying_mid_broadcast_stops_the_grants(tmp_path: Path) -> None:
         if server.poll() is None:
             server.kill()
             server.wait(timeout=10)
+
+
+def test_each_bucket_pays_its_own_cost_in_one_atomic_take(redis_client: redis.Redis) -> None:
+    """A bot whose quota counts requests, under a cap that counts messages: one request of 40
+    messages takes 1 token from the quota and 40 from the cap, or nothing from either."""
+    name = uuid.uuid4().hex
+    quota = BucketSpec(f"test:{name}:quota", rate_per_second=0.001, burst=5)
+    cap = BucketSpec(f"test:{name}:cap", rate_per_second=0.001, burst=100)
+    buckets = TokenBuckets(redis_client)
+    buckets.attempt([quota, cap], 1, costs=[1, 1])  # start both refill clocks
+    redis_client.hset(quota.key, "tokens", 5)
+    redis_client.hset(cap.key, "tokens", 100)
+    assert buckets.attempt([quota, cap], 1, costs=[1, 40]).taken
+    assert buckets.level(quota)[0] == pytest.approx(4, abs=0.01)
+    assert buckets.level(cap)[0] == pytest.approx(60, abs=0.01)
+    # The cap cannot pay 80: neither bucket is debited.
+    assert not buckets.attempt([quota, cap], 1, costs=[1, 80]).taken
+    assert buckets.level(quota)[0] == pytest.approx(4, abs=0.01)
+    with pytest.raises(ValueError, match="2 costs for 1 buckets"):
+        buckets.attempt([quota], 1, costs=[1, 2])
