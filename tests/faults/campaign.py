@@ -150,7 +150,16 @@ def run_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0) -> di
         stack.sim.set_faults()  # receipts and stats settle without further faults
         done, seen = _settle(stack, announcement_id, scenario.settle_seconds)
         counts = _counts(stack, announcement_id)
-    return _judge(scenario, audience.reachable, len(audience.blocked), seconds, done, seen, counts, context.log)
+    return _judge(
+        scenario,
+        audience.reachable,
+        len(audience.blocked),
+        seconds,
+        done,
+        seen,
+        counts,
+        context.log,
+    )
 
 
 def unfinished(scenario: Scenario, error: BaseException) -> dict[str, Any]:
@@ -214,7 +223,9 @@ def _judge(
     if sum(lost_receipts.values()) > scenario.receipts_lost_at_most:
         problems.append(f"receipts pushed but not recorded: {lost_receipts}")
     if seen["duplicate_message_ids"] and not scenario.may_resend:
-        problems.append(f"{seen['duplicate_message_ids']} message ids re-sent with no fault to cause it")
+        problems.append(
+            f"{seen['duplicate_message_ids']} message ids re-sent with no fault to cause it"
+        )
     if seen["max_rolling_60s"] > QUOTA_PER_MINUTE:
         problems.append(f"a rolling 60 s window held {seen['max_rolling_60s']} > quota")
     batches = max(counts["batches"], 1)

@@ -28,9 +28,12 @@ def campaign_results() -> Iterator[list[dict[str, Any]]]:
                 result["seconds_to_complete"] / reference["seconds_to_complete"], 2
             )
     RESULTS.mkdir(parents=True, exist_ok=True)
+    provider = os.environ.get("BLAZECAST_FAULTS_PROVIDER", "mixin")
+    name = "faults" if provider == "mixin" else f"faults_{provider}"
+    prefix = "" if provider == "mixin" else f"BLAZECAST_FAULTS_PROVIDER={provider} "
     document = {
-        "bench": "faults",
-        "command": ".venv/bin/pytest -m faults tests/faults",
+        "bench": name,
+        "command": f"{prefix}.venv/bin/pytest -m faults tests/faults",
         "seed": int(os.environ.get("BLAZECAST_FAULTS_SEED", "7")),
         "scenarios": results,
         "all_passed": all(not r["problems"] for r in results),
@@ -38,4 +41,4 @@ def campaign_results() -> Iterator[list[dict[str, Any]]]:
         "machine_after": machine(),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    (RESULTS / "faults.json").write_text(json.dumps(document, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")

@@ -18,22 +18,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
-from bench.harness.stack import BenchStack
 from worker.supervisor import Child
+
+
+def _mixin_reached(stack: Any) -> int:
+    return int(stack.sim.stats()["visible_messages"])
 
 
 @dataclass
 class FaultContext:
-    stack: BenchStack
+    #: A ``BenchStack`` (Mixin) or an ``ImRestStack``: both have ``group``, ``engines``, ``sim``.
+    stack: Any
     rng: random.Random
     finished: threading.Event
     recipients: int
     log: list[str] = field(default_factory=list)
     # Held while a process is being killed and restarted, so the supervisor does not race it.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: How many users the provider's simulator says the message reached so far.
+    reached: Callable[[Any], int] = _mixin_reached
 
     def note(self, text: str) -> None:
         self.log.append(f"{time.strftime('%H:%M:%S')} {text}")
@@ -42,7 +49,7 @@ class FaultContext:
         """Until the simulator accepted ``share`` of the audience; False if the run ended first."""
         while not self.finished.is_set():
             try:
-                if self.stack.sim.stats()["visible_messages"] >= share * self.recipients:
+                if self.reached(self.stack) >= share * self.recipients:
                     return True
             except OSError:
                 pass
@@ -53,11 +60,11 @@ class FaultContext:
 Injector = Callable[[FaultContext], None]
 
 
-def _child(stack: BenchStack, name: str) -> Child:
+def _child(stack: Any, name: str) -> Child:
     return next(c for c in stack.group.children if c.name == name)
 
 
-def _restart(stack: BenchStack, child: Child) -> None:
+def _restart(stack: Any, child: Child) -> None:
     args = [str(a) for a in child.process.args[3:]]  # type: ignore[index]  # after "-m worker.cli"
     stack.group.children.remove(child)
     stack.group.start(child.name, *args)
@@ -105,7 +112,9 @@ def sigkill_random_workers(ctx: FaultContext) -> None:
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(sorted(pool)[pick - len(whole)], signal.SIGKILL)
-                ctx.note(f"SIGKILL a pool process of a send worker ({sorted(pool)[pick - len(whole)]})")
+                ctx.note(
+                    f"SIGKILL a pool process of a send worker ({sorted(pool)[pick - len(whole)]})"
+                )
 
 
 def restart_redis(ctx: FaultContext) -> None:
@@ -129,8 +138,19 @@ def kill_listener(ctx: FaultContext) -> None:
         ctx.note("listener SIGKILLed, restarted after 3 s")
 
 
+def storm_429_imrest(ctx: FaultContext) -> None:
+    """At 30 %: for 5 s every IM REST send is answered 429 (the simulator's fault plan)."""
+    if ctx.wait_for_progress(0.3):
+        ctx.stack.sim.set_faults(codes={429: 1.0}, seed=ctx.rng.randrange(1 << 30))
+        ctx.note("429 storm of 5 s")
+        ctx.finished.wait(5.0)
+        ctx.stack.sim.set_faults()
+
+
 def storm_429(ctx: FaultContext) -> None:
     """At 30 %: for 5 s every sending request is answered 429."""
     if ctx.wait_for_progress(0.3):
-        ctx.stack.sim.set_faults(storm={"code": 429, "seconds": 5.0}, seed=ctx.rng.randrange(1 << 30))
+        ctx.stack.sim.set_faults(
+            storm={"code": 429, "seconds": 5.0}, seed=ctx.rng.randrange(1 << 30)
+        )
         ctx.note("429 storm of 5 s")

@@ -3,6 +3,7 @@
 Each scenario is a 50,000-recipient broadcast at the real quota through real processes, with one
 kind of trouble; all are seeded (``BLAZECAST_FAULTS_SEED``, default 7), so a run can be repeated.
 The fault-free scenario runs first and is the reference for time to finish.
+``BLAZECAST_FAULTS_PROVIDER=imrest`` runs the IM REST campaign instead (``campaign_imrest``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import pytest
 
 from tests.faults import injectors
 from tests.faults.campaign import Scenario, run_scenario, unfinished
+from tests.faults.campaign_imrest import run_imrest_scenario
 
 pytestmark = pytest.mark.faults
 
 SEED = int(os.environ.get("BLAZECAST_FAULTS_SEED", "7"))
+PROVIDER = os.environ.get("BLAZECAST_FAULTS_PROVIDER", "mixin")
 
 SCENARIOS = [
     Scenario("fault_free", "nothing goes wrong (the reference)"),
@@ -61,7 +64,9 @@ SCENARIOS = [
         faults={"error_rate": {"500": 0.05}, "drop_reply_rate": 0.01},
         may_resend=True,
     ),
-    Scenario("storm_429", "every sending request answered 429 for 5 s at 30 %", injectors.storm_429),
+    Scenario(
+        "storm_429", "every sending request answered 429 for 5 s at 30 %", injectors.storm_429
+    ),
     Scenario(
         "cut_connections",
         "2 % of sending requests cut mid-batch (half of those batches accepted, half not)",
@@ -72,13 +77,48 @@ SCENARIOS = [
 ]
 
 
+IMREST_SCENARIOS = [
+    Scenario("fault_free", "nothing goes wrong (the reference)"),
+    Scenario(
+        "sigkill_workers",
+        "SIGKILL a random worker process every 2-5 s (pool process, or a whole worker, restarted)",
+        injector=injectors.sigkill_random_workers,
+    ),
+    Scenario(
+        "restart_redis", "Redis crashed (SIGKILL) at 30 %, back 2 s later", injectors.restart_redis
+    ),
+    Scenario("restart_postgres", "Postgres crash-restarted at 30 %", injectors.restart_postgres),
+    Scenario(
+        "errors_and_drops",
+        "5 % of sends answered HTTP 500, 5 % code 20000, 5 % of replies dropped after the send ran",
+        faults={"server_error_rate": 0.05, "codes": {20000: 0.05}, "drop_rate": 0.05},
+    ),
+    Scenario(
+        "slow_replies",
+        "2 % of sends answered after the client's 10 s timeout (the send ran)",
+        faults={"slow_rate": 0.02, "slow_seconds": 12.0},
+    ),
+    Scenario("storm_429", "every send answered 429 for 5 s at 30 %", injectors.storm_429_imrest),
+    Scenario(
+        "unknown_users",
+        "1 % of the recipients unknown to the server (10000)",
+        blocked_fraction=0.01,
+    ),
+]
+
+if PROVIDER == "imrest":
+    SCENARIOS, run = IMREST_SCENARIOS, run_imrest_scenario
+else:
+    run = run_scenario
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_every_reachable_recipient_is_served_exactly_once(
     scenario: Scenario, campaign_results: list[dict[str, Any]]
 ) -> None:
     try:
-        result = run_scenario(scenario, seed=SEED)
+        result = run(scenario, seed=SEED)
     except (TimeoutError, RuntimeError) as error:
         campaign_results.append(unfinished(scenario, error))
         raise
