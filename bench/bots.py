@@ -93,7 +93,7 @@ def tag_capped(stack: BenchStack, bot: BenchBot, user_ids: list[str]) -> None:
         session.execute(
             text(
                 "UPDATE recipients SET tags = array_append(tags, :tag) "
-                "WHERE bot_id = :bot AND user_id = ANY(CAST(:users AS uuid[]))"
+                "WHERE bot_id = :bot AND user_id = ANY(CAST(:users AS text[]))"
             ),
             {"tag": CAPPED_TAG, "bot": bot.id, "users": user_ids},
         )

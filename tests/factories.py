@@ -59,7 +59,7 @@ def add_recipients(
     session.execute(
         insert(Recipient),
         [
-            {"bot_id": bot, "user_id": uuid.UUID(u), "status": status, "tags": list(tags)}
+            {"bot_id": bot, "user_id": u, "status": status, "tags": list(tags)}
             for u in ids
         ],
     )

@@ -233,9 +233,12 @@ class Blazecast:
         recipients of ``bot``, atomically."""
         source = open_recipient_file(Path(path))
         with self.db.session() as session:
-            bot_id = bot_service.resolve_bot(session, self.settings, bot).id
+            found = bot_service.resolve_bot(session, self.settings, bot)
             return recipients.import_recipients(
-                session, source.rows(), bot_id=bot_id, max_errors=max_errors
+                session,
+                source.rows(bot_service.user_id_checker(found.provider)),
+                bot_id=found.id,
+                max_errors=max_errors,
             )
 
     def add_bot(

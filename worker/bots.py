@@ -12,7 +12,8 @@ settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +24,15 @@ from sqlalchemy.orm import Session
 from models import DEFAULT_BOT_NAME, Announcement, AnnouncementStatus, Bot, BotProvider
 from worker.config import ConfigError, Settings
 from worker.messaging.credentials import check_reference, read_secret
+from worker.messaging.imrest import user_ids as imrest_user_ids
 from worker.messaging.imrest.provider import ImRestProvider
 from worker.messaging.imrest.settings import ImRestSettings, settings_from_options
+from worker.messaging.mixin.ids import canonical_uuid
 from worker.messaging.mixin.keystore import Keystore, load_keystore, parse_keystore
 from worker.messaging.mixin.provider import TRANSPORT_KINDS, MixinProvider
 from worker.messaging.provider import Provider
 from worker.ratelimit import BucketSpec, quota_spec
+from worker.timezones import shown
 
 ACTIVE_STATUSES = (
     AnnouncementStatus.SCHEDULED,
@@ -39,6 +43,7 @@ MAX_NAME = 64
 PROVIDERS = ("mixin", "imrest")
 #: An IM REST bot's budget when none is given: 10 requests a second (spec §4, an assumption).
 DEFAULT_IMREST_QUOTA = 600
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,36 @@ def imrest_settings(
         return settings_from_options(bot.options, token, timeout=settings.request_timeout)
     except ValueError as error:  # CredentialsError names the reference, never the secret
         raise ConfigError(f"bot {bot.name}: {error}") from None
+
+
+def user_id_checker(provider_name: str) -> Callable[[str], str]:
+    """The ``check_user_id`` of provider ``provider_name`` (canonical text, or ``ValueError``
+    naming the field), without the keys or settings that building the provider needs."""
+    if provider_name == BotProvider.MIXIN:
+        return _mixin_user_id
+    if provider_name == BotProvider.IMREST:
+        return imrest_user_ids.check_user_id
+    raise ConfigError(f"provider {provider_name!r}: unknown (known: mixin, imrest)")
+
+
+def any_user_id(raw: str) -> str:
+    """The canonical text of a user id of any provider, for input read before its bot is known
+    (an audience file); the bot's own check runs when the announcement is created."""
+    for check in (_mixin_user_id, imrest_user_ids.check_user_id):
+        try:
+            return check(raw)
+        except ValueError:
+            pass
+    raise ValueError(f"user_id: {shown(raw)} is neither a Mixin UUID nor an IM REST user id")
+
+
+def _mixin_user_id(raw: str) -> str:
+    # MixinProvider.check_user_id (which needs no keystore either), with a fast path for text
+    # already canonical, the common case: a users import checks every row.
+    text = raw.strip()
+    if _CANONICAL_UUID.fullmatch(text):
+        return text
+    return canonical_uuid(text, "user_id")
 
 
 def load_mixin_keystore(bot: BotAccess, settings: Settings) -> Keystore:

@@ -1,6 +1,7 @@
 """Reading recipient files: CSV or JSON lines, one user per row, with per-row errors.
 
-A file names each user by ``user_id`` (a Mixin user UUID) and may give ``tags`` and a
+A file names each user by ``user_id`` (the bot's provider's id: a Mixin user UUID, an IM REST
+decimal int64, checked by the ``UserIdCheck`` the caller passes) and may give ``tags`` and a
 ``time_zone``. A row that cannot be used becomes a :class:`RowError` with its line number and the
 reason; the reader carries on, so that one import reports every bad row at once. Problems with
 the file as a whole (not UTF-8, no ``user_id`` column) raise :class:`ImportAborted`.
@@ -8,7 +9,8 @@ the file as a whole (not UTF-8, no ``user_id`` column) raise :class:`ImportAbort
 CSV: a header naming the columns (``user_id``, ``tags``, ``time_zone``; ``timezone`` and ``tz``
 are accepted too; other columns are ignored and reported), or no header and the columns in that
 order. Tags are separated by ``;``, ``,`` or ``|``. JSON lines: one object per line,
-``{"user_id": "…", "tags": ["vip"], "time_zone": "Asia/Tokyo"}``; ``tags`` may also be a string.
+``{"user_id": "…", "tags": ["vip"], "time_zone": "Asia/Tokyo"}``; ``tags`` may also be a string,
+and ``user_id`` a JSON integer (IM REST ids are numbers on their wire).
 A field that is absent leaves what is stored unchanged; an empty ``tags`` clears the tags.
 
 Bounds, each with a clear error: a line of more than 64 KB is rejected as a row (no real row is
@@ -21,12 +23,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from models.recipients import MAX_USER_ID_CHARS
 from worker.secret_files import refuse_credentials
 from worker.timezones import load_zone, shown
 
@@ -47,6 +49,10 @@ _COLUMN_ALIASES = {
 }
 _POSITIONAL = ("user_id", "tags", "time_zone")
 
+#: A provider's ``check_user_id``: the canonical text of a user id, or ``ValueError`` naming the
+#: field (``worker.bots.user_id_checker`` gives each provider's).
+UserIdCheck = Callable[[str], str]
+
 
 class ImportAborted(Exception):
     """The import stopped as a whole and stored nothing; the message is one line for the operator."""
@@ -57,7 +63,7 @@ class RecipientRow:
     """One usable row. ``tags`` / ``time_zone`` are None when the row does not give them."""
 
     line: int
-    user_id: uuid.UUID
+    user_id: str
     tags: tuple[str, ...] | None = None
     time_zone: str | None = None
 
@@ -88,13 +94,14 @@ class RecipientFile:
     # Lines that were too long to parse, reported as rows in their turn.
     _overlong: list[int] = field(default_factory=list)
 
-    def rows(self) -> Iterator[RecipientRow | RowError]:
+    def rows(self, check: UserIdCheck) -> Iterator[RecipientRow | RowError]:
+        """The rows, each user id checked by ``check`` (the bot's provider's)."""
         with open(self.path, "rb") as handle:
             lines = self._decoded(handle)
             if _is_json_lines(self.path, self._peek(self.path)):
-                parsed = self._json_rows(lines)
+                parsed = self._json_rows(lines, check)
             else:
-                parsed = self._csv_rows(lines)
+                parsed = self._csv_rows(lines, check)
             for item in parsed:
                 yield from self._overlong_rows()
                 yield item
@@ -141,7 +148,9 @@ class RecipientFile:
                     return text
         return ""
 
-    def _json_rows(self, lines: Iterable[str]) -> Iterator[RecipientRow | RowError]:
+    def _json_rows(
+        self, lines: Iterable[str], check: UserIdCheck
+    ) -> Iterator[RecipientRow | RowError]:
         for number, text in enumerate(lines, start=1):
             if not text.strip():
                 continue
@@ -161,9 +170,11 @@ class RecipientFile:
                 continue
             self._ignore(k for k in value if _COLUMN_ALIASES.get(k) is None)
             fields = {_COLUMN_ALIASES[k]: v for k, v in value.items() if k in _COLUMN_ALIASES}
-            yield _row(number, fields)
+            yield _row(number, fields, check)
 
-    def _csv_rows(self, lines: Iterable[str]) -> Iterator[RecipientRow | RowError]:
+    def _csv_rows(
+        self, lines: Iterable[str], check: UserIdCheck
+    ) -> Iterator[RecipientRow | RowError]:
         reader = csv.reader(lines)
         columns: tuple[str | None, ...] | None = None
         for cells in _csv_cells(reader, self.path):
@@ -171,7 +182,7 @@ class RecipientFile:
             if not any(cell.strip() for cell in cells):
                 continue
             if columns is None:
-                columns, is_header = self._columns(cells)
+                columns, is_header = self._columns(cells, check)
                 if is_header:
                     continue
             fields: dict[str, Any] = {}
@@ -181,9 +192,11 @@ class RecipientFile:
             if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
                 yield RowError(number, f"has {len(cells)} columns, the header {len(columns)}")
                 continue
-            yield _row(number, fields)
+            yield _row(number, fields, check)
 
-    def _columns(self, first: list[str]) -> tuple[tuple[str | None, ...], bool]:
+    def _columns(
+        self, first: list[str], check: UserIdCheck
+    ) -> tuple[tuple[str | None, ...], bool]:
         """The column of each cell, and whether ``first`` was a header (else it is data)."""
         if len(first) > MAX_FIELDS:
             raise ImportAborted(
@@ -194,8 +207,8 @@ class RecipientFile:
             self._ignore(n for n in names if n not in _COLUMN_ALIASES)
             return tuple(_COLUMN_ALIASES.get(n) for n in names), True
         try:
-            uuid.UUID(first[0].strip())
-        except ValueError:
+            parse_user_id(first[0], check)
+        except RowProblem:
             raise ImportAborted(
                 f"{self.path}: the first row is neither a header with a user_id column "
                 f"nor a row starting with a user id (got {first[0][:40]!r})"
@@ -244,11 +257,11 @@ def _is_json_lines(path: Path, first_line: str) -> bool:
 # --- fields ---------------------------------------------------------------------------------
 
 
-def _row(line: int, fields: dict[str, Any]) -> RecipientRow | RowError:
+def _row(line: int, fields: dict[str, Any], check: UserIdCheck) -> RecipientRow | RowError:
     try:
         return RecipientRow(
             line,
-            parse_user_id(fields.get("user_id")),
+            parse_user_id(fields.get("user_id"), check),
             _tags(fields["tags"]) if "tags" in fields else None,
             _time_zone(fields.get("time_zone")),
         )
@@ -256,17 +269,21 @@ def _row(line: int, fields: dict[str, Any]) -> RecipientRow | RowError:
         return RowError(line, str(problem))
 
 
-def parse_user_id(value: Any) -> uuid.UUID:
-    """A Mixin user id in the 8-4-4-4-12 form (any case); RowProblem naming the field otherwise."""
+def parse_user_id(value: Any, check: UserIdCheck) -> str:
+    """The canonical text of a user id as ``check`` (the provider's) makes it; RowProblem naming
+    the field otherwise. A JSON integer is read as its decimal text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     text = value.strip() if isinstance(value, str) else value
     if text in (None, ""):
         raise RowProblem("user_id: missing")
-    if not isinstance(text, str) or len(text) != 36:
-        raise RowProblem(f"user_id: {shown(value)} is not a UUID")
+    # Bounded before the check quotes it: no provider's id is longer.
+    if not isinstance(text, str) or len(text) > MAX_USER_ID_CHARS:
+        raise RowProblem(f"user_id: {shown(value)} is not a user id")
     try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise RowProblem(f"user_id: {shown(value)} is not a UUID") from None
+        return check(text)
+    except ValueError as error:
+        raise RowProblem(str(error)) from None
 
 
 def _tags(value: Any) -> tuple[str, ...] | None:

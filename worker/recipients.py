@@ -9,12 +9,11 @@ subscription status (a user who sent /stop stays unsubscribed) and only the fiel
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import Boolean, Text
 
@@ -24,6 +23,7 @@ from worker.recipient_files import (
     RecipientRow,
     RowError,
     RowProblem,
+    UserIdCheck,
     parse_user_id,
 )
 
@@ -63,7 +63,9 @@ UPSERT = text(
     SELECT (SELECT count(*) FROM inserted) AS inserted, (SELECT count(*) FROM updated) AS updated
     """
 ).bindparams(
-    bindparam("user_ids", type_=ARRAY(UUID(as_uuid=True))),
+    # Canonical text (``check_user_id``): a Mixin UUID as ``uuid::text`` gives it, so the
+    # message ids computed from it in SQL are the same as when the column was a uuid.
+    bindparam("user_ids", type_=ARRAY(Text)),
     bindparam("tags", type_=ARRAY(Text)),
     bindparam("has_tags", type_=ARRAY(Boolean)),
     bindparam("zones", type_=ARRAY(Text)),
@@ -71,7 +73,7 @@ UPSERT = text(
 
 
 class InvalidUserId(ValueError):
-    """A user id given by the operator is not a UUID."""
+    """A user id given by the operator is not one of the bot's provider (the message says why)."""
 
 
 class UnknownRecipients(LookupError):
@@ -115,7 +117,7 @@ def import_recipients(
     named twice takes the later row's values.
     """
     report = ImportReport()
-    chunk: dict[uuid.UUID, RecipientRow] = {}
+    chunk: dict[str, RecipientRow] = {}
     for row in rows:
         if isinstance(row, RowError):
             report.errors.append(row)
@@ -203,8 +205,9 @@ def list_recipients(
     return list(page), int(total)
 
 
-def get_recipient(session: Session, bot_id: int, user_id: str | uuid.UUID) -> Recipient:
-    key = user_id if isinstance(user_id, uuid.UUID) else _uuid(user_id)
+def get_recipient(session: Session, bot_id: int, user_id: str, check: UserIdCheck) -> Recipient:
+    """Bot ``bot_id``'s recipient ``user_id`` (any form ``check``, the bot's provider's, accepts)."""
+    key = _checked(user_id, check)
     found = session.execute(
         select(Recipient).where(Recipient.bot_id == bot_id, Recipient.user_id == key)
     ).scalar_one_or_none()
@@ -216,15 +219,16 @@ def get_recipient(session: Session, bot_id: int, user_id: str | uuid.UUID) -> Re
 def set_status(
     session: Session,
     bot_id: int,
-    user_ids: Sequence[str | uuid.UUID],
+    user_ids: Sequence[str],
     status: RecipientStatus,
     reason: str | None,
+    check: UserIdCheck,
 ) -> int:
     """Set the status of these users, all or none: ``UnknownRecipients`` if any is not stored.
 
     Returns how many actually changed (users already in ``status`` are left as they are).
     """
-    wanted = {u if isinstance(u, uuid.UUID) else _uuid(u) for u in user_ids}
+    wanted = {_checked(u, check) for u in user_ids}
     known = set(
         session.execute(
             select(Recipient.user_id).where(
@@ -232,7 +236,7 @@ def set_status(
             )
         ).scalars()
     )
-    missing = sorted(str(u) for u in wanted - known)
+    missing = sorted(wanted - known)
     if missing:
         raise UnknownRecipients(missing)
     changed = session.execute(
@@ -248,8 +252,8 @@ def set_status(
     return len(changed)
 
 
-def _uuid(value: str) -> uuid.UUID:
+def _checked(value: str, check: UserIdCheck) -> str:
     try:
-        return parse_user_id(value)
+        return parse_user_id(value, check)
     except RowProblem as problem:
         raise InvalidUserId(str(problem)) from None

@@ -9,13 +9,13 @@ line is parsed (a bad line is quoted in the error).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from worker.recipient_files import (
     MAX_LINE_BYTES,
     ImportAborted,
     RowProblem,
+    UserIdCheck,
     bounded_lines,
     parse_user_id,
 )
@@ -24,9 +24,9 @@ from worker.secret_files import refuse_credentials
 MAX_ID_LIST_BYTES = 64 << 20
 
 
-def read_user_id_list(path: Path) -> list[uuid.UUID]:
-    """User ids from a plain list, one per line (or the first column of a CSV); blank lines,
-    ``#`` comments and a ``user_id`` header are skipped. ``ImportAborted`` names a bad line;
+def read_user_id_list(path: Path, check: UserIdCheck) -> list[str]:
+    """User ids from a plain list, one per line (or the first column of a CSV), as ``check``
+    makes them canonical; blank lines, ``#`` comments and a ``user_id`` header are skipped. ``ImportAborted`` names a bad line;
     ``CredentialFile`` refuses a keystore."""
     if path.stat().st_size > MAX_ID_LIST_BYTES:
         raise ImportAborted(
@@ -48,7 +48,7 @@ def read_user_id_list(path: Path) -> list[uuid.UUID]:
             if not value or value.startswith("#") or value.lower() == "user_id":
                 continue
             try:
-                ids.append(parse_user_id(value))
+                ids.append(parse_user_id(value, check))
             except RowProblem as problem:
                 raise ImportAborted(f"{path}: line {number}: {problem}") from None
     if not ids:

@@ -92,12 +92,18 @@ def test_input_mistakes_are_one_line_naming_the_field(
 ) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text(f"{uuid.uuid4()}\nnot-a-user\n")
+    # An IM REST id passes the file's reading (the bot is not known yet), not the Mixin bot's check.
+    imrest_ids = tmp_path / "imrest-ids.txt"
+    imrest_ids.write_text("12345\n")
     spec = tmp_path / "spec.yaml"
     spec.write_text("text: hi\naudiense: all\n")
     cases = {
         ("--text", "hi", "--post", str(spec)): "content: give exactly one of",
         ("--category", "APP_CARD", "--text", '{"title": "x"}'): "APP_CARD.app_id",
         ("--text", "hi", "--audience", f"file:{ids}"): "line 2: user_id: 'not-a-user'",
+        ("--text", "hi", "--audience", f"file:{imrest_ids}"): (
+            "audience.user_ids[1]: user_id: '12345' is not a UUID"
+        ),
         ("--text", "hi", "--audience", "everyone"): "audience: 'everyone' is not one of",
         ("--text", "hi", "--at", "tomorrow"): "at: 'tomorrow' is not a date and time",
         ("--text", "hi", "--tz", "Mars/Base"): "time_zone: unknown time zone 'Mars/Base'",

@@ -49,7 +49,7 @@ def test_the_import_error_listing_prints_markup_after_the_import_committed(
 @given(text=st.text(max_size=60))
 def test_any_tag_or_zone_renders_in_the_recipients_table(text: str) -> None:
     recipient = Recipient(
-        user_id=uuid.uuid4(), status=RecipientStatus.ACTIVE, tags=[text], time_zone=text
+        user_id=str(uuid.uuid4()), status=RecipientStatus.ACTIVE, tags=[text], time_zone=text
     )
     console = render.console()
     with console.capture() as captured:

@@ -49,7 +49,7 @@ def _handle(session: Session, messages: list[IncomingMessage]) -> list[Reply]:
 
 def _recipient(session: Session, user: str) -> Recipient | None:
     return session.execute(
-        select(Recipient).where(Recipient.user_id == uuid.UUID(user))
+        select(Recipient).where(Recipient.user_id == user)
     ).scalar_one_or_none()
 
 

@@ -22,6 +22,7 @@ from models import Recipient
 from tests.cli.conftest import Cli
 from tests.factories import add_recipients, default_bot_id
 from worker import recipients
+from worker.bots import user_id_checker
 from worker.db import Database
 from worker.recipient_files import (
     ImportAborted,
@@ -32,9 +33,11 @@ from worker.recipient_files import (
 from worker.secret_files import CredentialFile
 from worker.user_id_lists import read_user_id_list
 
+MIXIN = user_id_checker("mixin")
+
 
 def _rows(path: Path) -> list[RecipientRow | RowError]:
-    return list(open_recipient_file(path).rows())
+    return list(open_recipient_file(path).rows(MIXIN))
 
 
 def test_an_over_long_line_is_one_rejected_row(tmp_path: Path) -> None:
@@ -76,7 +79,7 @@ def test_too_many_fields_are_refused_and_ignored_names_are_bounded(tmp_path: Pat
     many = [{"user_id": str(uuid.uuid4()), f"{'n' * 5000}{i}": 1} for i in range(100)]
     path.write_text("\n".join(json.dumps(d) for d in [wide, *many]) + "\n")
     source = open_recipient_file(path)
-    rows = list(source.rows())
+    rows = list(source.rows(MIXIN))
     assert str(rows[0]) == "line 1: has 61 fields, at most 50"
     assert len(source.ignored_columns) <= 20
     assert all(len(name) <= 41 for name in source.ignored_columns)
@@ -94,14 +97,14 @@ def test_a_bad_audience_list_is_one_line(tmp_path: Path, content: bytes, expecte
     path = tmp_path / "ids.txt"
     path.write_bytes(content)
     with pytest.raises(ImportAborted, match=expected):
-        read_user_id_list(path)
+        read_user_id_list(path, MIXIN)
 
 
 def test_a_keystore_is_never_an_audience_list(tmp_path: Path) -> None:
     path = tmp_path / "ids.txt"
     path.write_text('{\n  "client_id": "x",\n  "private_key": "SECRETSECRET"\n}\n')
     with pytest.raises(CredentialFile) as caught:
-        read_user_id_list(path)
+        read_user_id_list(path, MIXIN)
     assert "SECRETSECRET" not in str(caught.value)
 
 
@@ -159,7 +162,7 @@ def _import_or_abort(session: Session, path: Path, stored: dict[str, tuple[str, 
     savepoint = session.begin_nested()
     try:
         report = recipients.import_recipients(
-            session, open_recipient_file(path).rows(), bot_id=default_bot_id(session)
+            session, open_recipient_file(path).rows(MIXIN), bot_id=default_bot_id(session)
         )
     except (ImportAborted, CredentialFile) as error:  # a file that looks like a key: refused whole
         savepoint.rollback()
@@ -170,7 +173,7 @@ def _import_or_abort(session: Session, path: Path, stored: dict[str, tuple[str, 
     present = {
         str(r.user_id): tuple(r.tags)
         for r in session.execute(
-            select(Recipient).where(Recipient.user_id.in_([uuid.UUID(u) for u in stored]))
+            select(Recipient).where(Recipient.user_id.in_(list(stored)))
         ).scalars()
     }
     assert present == stored  # never named in the file, so never changed
@@ -203,7 +206,7 @@ def test_any_bytes_are_rows_or_one_line(
     path.write_bytes(raw)
     _import_or_abort(db_session, path, stored)
     try:
-        read_user_id_list(path)
+        read_user_id_list(path, MIXIN)
     except (ImportAborted, CredentialFile) as error:
         assert "\n" not in str(error)
 

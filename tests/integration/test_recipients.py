@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models import Bot, BotProvider, Recipient, RecipientStatus
 from tests.factories import default_bot_id
 from worker import recipients
+from worker.bots import user_id_checker
 from worker.db import Database
 from worker.recipient_files import (
     ImportAborted,
@@ -22,11 +23,14 @@ from worker.recipient_files import (
 )
 from worker.user_id_lists import read_user_id_list
 
+MIXIN = user_id_checker("mixin")
+
 
 def _import(session: Session, path: Path, **kwargs: object) -> recipients.ImportReport:
     source = open_recipient_file(path)
     kwargs.setdefault("bot_id", default_bot_id(session))
-    return recipients.import_recipients(session, source.rows(), **kwargs)  # type: ignore[arg-type]
+    check = user_id_checker(str(kwargs.pop("provider", "mixin")))
+    return recipients.import_recipients(session, source.rows(check), **kwargs)  # type: ignore[arg-type]
 
 
 def _count(session: Session) -> int:
@@ -80,7 +84,7 @@ def test_headerless_csv_with_bom_quoted_tags_and_uppercase_ids(
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ('{"user_id": 42}', "user_id: 42 is not a UUID"),
+        ('{"user_id": 42}', "user_id: '42' is not a UUID"),
         ('{"tags": ["x"]}', "user_id: missing"),
         ('{"user_id": "%s", "tags": "' + "t" * 65 + '"}', "longer than 64 characters"),
         ('{"user_id": "%s", "tags": [1]}', "tags: 1 is not a string"),
@@ -130,7 +134,9 @@ def test_reimport_never_resubscribes_and_only_changes_given_fields(
     first.write_text(f"user_id,tags,time_zone\n{user},a;b,Asia/Tokyo\n")
     _import(db_session, first)
     bot = default_bot_id(db_session)
-    recipients.set_status(db_session, bot, [user], RecipientStatus.UNSUBSCRIBED, "sent /stop")
+    recipients.set_status(
+        db_session, bot, [user], RecipientStatus.UNSUBSCRIBED, "sent /stop", MIXIN
+    )
     without_fields = tmp_path / "ids.csv"
     without_fields.write_text(f"user_id\n{user}\n")
 
@@ -149,6 +155,6 @@ def test_a_list_of_user_ids_names_its_bad_line(tmp_path: Path) -> None:
     good = str(uuid.uuid4())
     path.write_text(f"# audience\n{good}\n\n{good[:-1]}\n")
     with pytest.raises(ImportAborted, match="line 4: user_id"):
-        read_user_id_list(path)
-    path.write_text(f"user_id\n{good}\n")
-    assert read_user_id_list(path) == [uuid.UUID(good)]
+        read_user_id_list(path, MIXIN)
+    path.write_text(f"user_id\n{good.upper()}\n")
+    assert read_user_id_list(path, MIXIN) == [good]

@@ -3,7 +3,9 @@
 Only the user's 1:1 conversation with the bot subscribes (the provider marks such messages
 ``direct``): a user who first speaks in a group is not taken on, nor welcomed there. /stop counts
 wherever it is said; replies always go to the 1:1 conversation (the provider addresses them).
-``SYSTEM_*`` messages (joins, leaves, calls) are never a user speaking. Malformed ids are ignored,
+``SYSTEM_*`` messages (joins, leaves, calls) are never a user speaking. Users are Mixin's (only
+Mixin pushes messages); their ids are compared and stored as canonical lowercase UUID text, the
+form of ``recipients.user_id``. Malformed ids are ignored,
 never an error: every message of the buffer is acknowledged by the listener, so a bad one is not
 pushed again for ever, and it never rolls back the rest of the buffer.
 
@@ -54,26 +56,32 @@ def handle_messages(
 ) -> list[Reply]:
     """Apply a buffer of user messages to bot ``bot`` (whose Mixin user id is ``bot_id``);
     return the replies to send."""
-    users = [m for m in messages if _counts(m, bot_id)]
+    bot_user = _canonical(bot_id)
+    users = [
+        (user, m)
+        for m in messages
+        if not m.category.startswith("SYSTEM_")
+        and (user := _canonical(m.user_id)) is not None
+        and user != bot_user
+    ]
     if not users:
         return []
     known = set(
         session.execute(
             select(Recipient.user_id).where(
-                Recipient.bot_id == bot,
-                Recipient.user_id.in_({uuid.UUID(m.user_id) for m in users}),
+                Recipient.bot_id == bot, Recipient.user_id.in_({user for user, _ in users})
             )
         ).scalars()
     )
     # Each user's last command in the buffer wins (a /stop then /start leaves them subscribed).
     last_command: dict[str, tuple[IncomingMessage, str]] = {}
     first_contact: dict[str, IncomingMessage] = {}
-    for message in sorted(users, key=lambda m: m.created_at):
+    for user, message in sorted(users, key=lambda um: um[1].created_at):
         command = command_of(message)
         if command is not None and (message.direct or command == STOP):
-            last_command[message.user_id] = (message, command)
-        if message.direct and uuid.UUID(message.user_id) not in known:
-            first_contact.setdefault(message.user_id, message)
+            last_command[user] = (message, command)
+        if message.direct and user not in known:
+            first_contact.setdefault(user, message)
 
     if first_contact:
         session.execute(
@@ -82,7 +90,7 @@ def handle_messages(
                 [
                     {
                         "bot_id": bot,
-                        "user_id": uuid.UUID(user),
+                        "user_id": user,
                         "status": RecipientStatus.ACTIVE,
                     }
                     for user, m in first_contact.items()
@@ -123,16 +131,16 @@ def _set_status(
     if user_ids:
         session.execute(
             update(Recipient)
-            .where(Recipient.bot_id == bot, Recipient.user_id.in_([uuid.UUID(u) for u in user_ids]))
+            .where(Recipient.bot_id == bot, Recipient.user_id.in_(user_ids))
             .values(status=status, status_reason=reason)
         )
 
 
-def _counts(message: IncomingMessage, bot_id: str) -> bool:
-    """A message from a user (not the bot itself, not the system) with a well-formed user id."""
-    if message.category.startswith("SYSTEM_"):
-        return False
+def _canonical(user_id: str) -> str | None:
+    """The lowercase 8-4-4-4-12 text of a Mixin user id, or None if it is not one."""
+    if len(user_id) != 36:
+        return None
     try:
-        return len(message.user_id) == 36 and uuid.UUID(message.user_id) != uuid.UUID(bot_id)
+        return str(uuid.UUID(user_id))
     except ValueError:
-        return False
+        return None

@@ -58,10 +58,11 @@ class PageResult:
 
 
 def message_id_sql(
-    announcement_id: uuid.UUID, user_id: ColumnElement[uuid.UUID] | InstrumentedAttribute[uuid.UUID]
+    announcement_id: uuid.UUID, user_id: ColumnElement[str] | InstrumentedAttribute[str]
 ) -> ColumnElement[uuid.UUID]:
-    """UniqueObjectId(announcement, user) in SQL: MD5 of the two lowercase UUID strings, version 3
-    nibble and RFC 4122 variant bits set (mixin-protocol.md §4.5)."""
+    """UniqueObjectId(announcement, user) in SQL: MD5 of the announcement's lowercase UUID and the
+    user id's canonical text (a lowercase UUID for Mixin), version 3 nibble and RFC 4122 variant
+    bits set (mixin-protocol.md §4.5)."""
     digest = func.md5(literal(str(announcement_id)) + cast(user_id, String))
     # Byte 8's high nibble becomes (nibble & 0x3) | 0x8: index a 16-entry table by the nibble.
     variant = func.substr(

@@ -25,6 +25,7 @@ from models import (
     Bot,
     Recipient,
 )
+from models.recipients import MAX_USER_ID_CHARS
 from worker.broadcast import state
 from worker.messaging.provider import Provider, UnsupportedCategory
 from worker.timezones import load_zone, shown
@@ -155,7 +156,7 @@ def create_announcement(
     session.add(announcement)
     session.flush()
     if audience.kind is AudienceKind.LIST:
-        _store_members(session, announcement, audience.user_ids)
+        _store_members(session, announcement, audience.user_ids, provider)
     return announcement
 
 
@@ -166,15 +167,18 @@ def _default_title(category: str, content: object) -> str:
     return category
 
 
-def _store_members(session: Session, announcement: Announcement, user_ids: Sequence[str]) -> None:
+def _store_members(
+    session: Session, announcement: Announcement, user_ids: Sequence[str], provider: Provider
+) -> None:
     wanted = []
     for index, raw in enumerate(user_ids, start=1):
+        text = str(raw).strip()
         try:
-            wanted.append(uuid.UUID(str(raw).strip()))
-        except ValueError:
-            raise InvalidAnnouncement(
-                f"audience.user_ids[{index}]: {shown(raw)} is not a UUID"
-            ) from None
+            if len(text) > MAX_USER_ID_CHARS:  # bounded before the provider's message quotes it
+                raise ValueError(f"{shown(raw)} is not a user id")
+            wanted.append(provider.check_user_id(text))
+        except ValueError as error:
+            raise InvalidAnnouncement(f"audience.user_ids[{index}]: {error}") from None
     known = dict(
         session.execute(
             select(Recipient.user_id, Recipient.id).where(
@@ -182,7 +186,7 @@ def _store_members(session: Session, announcement: Announcement, user_ids: Seque
             )
         ).all()
     )
-    unknown = [str(u) for u in wanted if u not in known]
+    unknown = [u for u in wanted if u not in known]
     if unknown:
         listed = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise InvalidAnnouncement(

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from worker.bots import any_user_id
 from worker.broadcast.service import Audience, InvalidAnnouncement
 from worker.recipient_files import (
     ImportAborted,
@@ -266,17 +267,18 @@ def parse_audience(value: Any, files: Files | None = None) -> Audience:
 
 
 def read_user_ids(path: Path) -> list[str]:
-    """The user ids of an audience file (see ``recipient_files.read_user_id_list``)."""
+    """The user ids of an audience file (see ``user_id_lists.read_user_id_list``): ids of any
+    provider here, since the bot is not known yet; its provider checks them at creation."""
     if not path.is_file():
         raise InvalidAnnouncement(f"audience: file not found: {path}")
     try:
-        return [str(u) for u in read_user_id_list(path)]
+        return read_user_id_list(path, any_user_id)
     except (ImportAborted, CredentialFile) as error:
         raise InvalidAnnouncement(f"audience: {error}") from None
 
 
 def _user_id(value: Any, where: str) -> str:
     try:
-        return str(parse_user_id(value))
+        return parse_user_id(value, any_user_id)
     except RowProblem as problem:
         raise InvalidAnnouncement(f"{where}: {problem}") from None

@@ -178,8 +178,10 @@ def _import_users(run: Demo, out: Any) -> None:
     source = open_recipient_file(users_csv)
     with run.database.session() as session:
         # The demo's bot is the zero-configuration default one (BLAZECAST_KEYSTORE).
-        bot_id = bots.ensure_default_bot(session).id
-        report = recipients.import_recipients(session, source.rows(), bot_id=bot_id)
+        bot = bots.ensure_default_bot(session)
+        report = recipients.import_recipients(
+            session, source.rows(bots.user_id_checker(bot.provider)), bot_id=bot.id
+        )
     out.print(f"imported {render.count(report.inserted)} users from {users_csv}")
 
 

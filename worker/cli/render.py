@@ -246,7 +246,7 @@ def recipients_table(rows: Sequence[Recipient]) -> Table:
     table.add_column("since", no_wrap=True)
     for r in rows:
         table.add_row(
-            str(r.user_id),
+            r.user_id,
             r.status.value,
             ", ".join(r.tags),
             r.time_zone or "-",

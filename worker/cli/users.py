@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models import Announcement, Delivery, Recipient, RecipientStatus
 from worker import recipients
+from worker.bots import user_id_checker
 from worker.cli import context, render
 from worker.recipient_files import RowError, open_recipient_file
 from worker.user_id_lists import read_user_id_list
@@ -55,6 +56,9 @@ def import_(
 ) -> None:
     """Import users from a CSV or JSON-lines FILE: user_id, optional tags and time_zone.
 
+    user_id is the bot's provider's id: a UUID for a Mixin bot, a positive integer (at most
+    2^53 - 1) for an IM REST bot.
+
     Rows that cannot be used are listed with their line number and reason, and the others are
     imported. If more than --max-errors rows are bad (or any with --strict), or anything else
     fails, nothing at all is imported. Importing again is safe: known users keep their
@@ -80,7 +84,7 @@ def import_(
         disable=as_json or not out.is_terminal,
     )
     with progress, context.database().session() as session:
-        bot_id = context.bot(session, bot_name).id
+        bot = context.bot(session, bot_name)
         task = progress.add_task("import", total=source.size, rows="0")
 
         def advance(report: recipients.ImportReport) -> None:
@@ -88,8 +92,8 @@ def import_(
 
         report = recipients.import_recipients(
             session,
-            source.rows(),
-            bot_id=bot_id,
+            source.rows(user_id_checker(bot.provider)),
+            bot_id=bot.id,
             max_errors=max_errors,
             strict=strict,
             on_chunk=advance,
@@ -202,7 +206,10 @@ def show(user_id: str, as_json: bool, bot_name: str | None) -> None:
       blazecast users show 7b3f0c8e-2f41-4a8e-9a55-0d7c6f1f4b11
     """
     with context.database().session() as session:
-        recipient = recipients.get_recipient(session, context.bot(session, bot_name).id, user_id)
+        bot = context.bot(session, bot_name)
+        recipient = recipients.get_recipient(
+            session, bot.id, user_id, user_id_checker(bot.provider)
+        )
         history = session.execute(
             select(Announcement.id, Announcement.title, Delivery.state, Delivery.sent_at)
             .join(Announcement, Announcement.id == Delivery.announcement_id)
@@ -252,23 +259,24 @@ def unsubscribe(
       blazecast users unsubscribe 7b3f0c8e-2f41-4a8e-9a55-0d7c6f1f4b11
       blazecast users unsubscribe --file complaints.txt
     """
-    wanted = list(user_ids)
-    if id_file is not None:
-        wanted += [str(u) for u in read_user_id_list(id_file)]
-    if not wanted:
+    if not user_ids and id_file is None:
         raise click.UsageError("give at least one USER_ID or --file")
     with context.database().session() as session:
-        bot_id = context.bot(session, bot_name).id
+        bot = context.bot(session, bot_name)
+        check = user_id_checker(bot.provider)
+        wanted = list(user_ids)
+        if id_file is not None:
+            wanted += read_user_id_list(id_file, check)
         changed = recipients.set_status(
-            session, bot_id, wanted, RecipientStatus.UNSUBSCRIBED, reason
+            session, bot.id, wanted, RecipientStatus.UNSUBSCRIBED, reason, check
         )
-    distinct = {w.strip().lower() for w in wanted}
+    distinct = {check(w) for w in wanted}
     click.echo(f"unsubscribed {changed} user(s); {len(distinct) - changed} already were")
 
 
 def _recipient_json(r: Recipient) -> dict[str, object]:
     return {
-        "user_id": str(r.user_id),
+        "user_id": r.user_id,
         "status": r.status.value,
         "status_reason": r.status_reason,
         "tags": list(r.tags),

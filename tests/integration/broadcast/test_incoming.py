@@ -31,7 +31,7 @@ def _says(user: str, text: str, seconds: int = 0) -> IncomingMessage:
 
 def _status(session: Session, user: str) -> RecipientStatus:
     return session.execute(
-        select(Recipient.status).where(Recipient.user_id == uuid.UUID(user))
+        select(Recipient.status).where(Recipient.user_id == user)
     ).scalar_one()
 
 
