@@ -63,6 +63,8 @@ class AnnouncementInfo:
     read: int
     failed: int
     skipped: int
+    #: Recipients whose fate nobody can tell (a provider's request lost past its retry horizon).
+    unknown: int
     created_at: datetime
     scheduled_at: datetime | None
     started_at: datetime | None
@@ -71,8 +73,8 @@ class AnnouncementInfo:
 
     @property
     def finished(self) -> int:
-        """Messages that will not be sent again: sent, failed or skipped."""
-        return self.sent + self.failed + self.skipped
+        """Messages that will not be sent again: sent, failed, skipped or of unknown fate."""
+        return self.sent + self.failed + self.skipped + self.unknown
 
     @property
     def remaining(self) -> int:
@@ -110,6 +112,7 @@ def info_of(announcement: Announcement) -> AnnouncementInfo:
         read=announcement.read,
         failed=announcement.failed,
         skipped=announcement.skipped,
+        unknown=announcement.unknown,
         created_at=announcement.created_at,
         scheduled_at=announcement.scheduled_at,
         started_at=announcement.started_at,
@@ -282,7 +285,13 @@ def sending_rate(settings: Settings, rate_per_minute: int | None = None) -> floa
 
 def backlog_ahead(session: Session, priority: int) -> int:
     """Messages of announcements being sent that go before one of ``priority``."""
-    remaining = Announcement.total - Announcement.sent - Announcement.failed - Announcement.skipped
+    remaining = (
+        Announcement.total
+        - Announcement.sent
+        - Announcement.failed
+        - Announcement.skipped
+        - Announcement.unknown
+    )
     ahead = session.execute(
         select(func.coalesce(func.sum(func.greatest(remaining, 0)), 0)).where(
             Announcement.status == AnnouncementStatus.SENDING,

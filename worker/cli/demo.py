@@ -25,6 +25,7 @@ from worker import bots, embedded, migrate, progress, recipients
 from worker.api import Blazecast
 from worker.cli import render
 from worker.cli.announce_show import RateMeter, eta, overall_rate
+from worker.cli.demo_imrest import run_imrest
 from worker.cli.demo_stack import (
     DEMO_BEHAVIOUR,
     RECEIPTS_SETTLE_SECONDS,
@@ -74,11 +75,17 @@ def _content(category: str, bot_id: str) -> Any:
     show_default=True,
 )
 @click.option(
-    "--quota",
-    type=click.IntRange(100),
-    default=100_000,
+    "--provider",
+    type=click.Choice(["mixin", "imrest"]),
+    default="mixin",
     show_default=True,
-    help="The simulated bot's quota, messages per minute.",
+    help="Mixin Messenger, or the IM REST API of seed 004 (its own simulator).",
+)
+@click.option(
+    "--quota",
+    type=click.IntRange(2),
+    help="The simulated bot's quota: messages per minute for Mixin (default 100,000), requests "
+    "per minute for IM REST (default 600).",
 )
 @click.option(
     "--transport", type=click.Choice(["blaze", "http"]), default="blaze", show_default=True
@@ -88,7 +95,9 @@ def _content(category: str, bot_id: str) -> Any:
     is_flag=True,
     help="Keep the stack up afterwards, with Flower and metrics, until Ctrl-C.",
 )
-def demo(users: int, category: str, quota: int, transport: str, keep: bool) -> None:
+def demo(
+    users: int, category: str, provider: str, quota: int | None, transport: str, keep: bool
+) -> None:
     """Run the whole story locally: embedded Postgres and Redis, the Mixin simulator, workers,
     beat and listener; import simulated users, send one announcement with live progress, print
     a summary, and shut everything down (also on Ctrl-C).
@@ -97,13 +106,19 @@ def demo(users: int, category: str, quota: int, transport: str, keep: bool) -> N
     Example:
       blazecast demo
       blazecast demo --users 20000 --category PLAIN_POST --keep
+      blazecast demo --provider imrest
     """
     home = (get_settings().home / "demo").resolve()
     out = render.console()
     started = time.monotonic()
     try:
         with saved_signal_handlers():
-            _run(home, users, category, quota, transport, keep, out)
+            if provider == "imrest":
+                if category != "PLAIN_TEXT" or transport != "blaze":
+                    raise click.UsageError("--category and --transport are Mixin demo options")
+                run_imrest(home, users, quota or 600, keep, out, _follow, _stopping)
+            else:
+                _run(home, users, category, quota or 100_000, transport, keep, out)
     except KeyboardInterrupt:
         out.print(f"interrupted; everything stopped ({time.monotonic() - started:.0f} s in all)")
         raise SystemExit(130) from None
@@ -185,8 +200,15 @@ def _import_users(run: Demo, out: Any) -> None:
     out.print(f"imported {render.count(report.inserted)} users from {users_csv}")
 
 
-def _follow(run: Demo, announcement_id: uuid.UUID, out: Any, timeout: float) -> AnnouncementInfo:
-    """Live progress until sent, then until the receipts stop coming."""
+def _follow(
+    run: Demo,
+    announcement_id: uuid.UUID,
+    out: Any,
+    timeout: float,
+    settle_seconds: float = RECEIPTS_SETTLE_SECONDS,
+) -> AnnouncementInfo:
+    """Live progress until sent, then until the receipts (or polled statuses) stop coming for
+    ``settle_seconds``."""
     deadline = time.monotonic() + timeout
     meter = RateMeter(window=3.0)
     settled_since: float | None = None
@@ -209,7 +231,7 @@ def _follow(run: Demo, announcement_id: uuid.UUID, out: Any, timeout: float) -> 
                 seen = (info.delivered, info.read)
                 if seen != last_seen:
                     last_seen, settled_since = seen, time.monotonic()
-                elif settled_since and time.monotonic() - settled_since > RECEIPTS_SETTLE_SECONDS:
+                elif settled_since and time.monotonic() - settled_since > settle_seconds:
                     return info
             time.sleep(0.25)
 
