@@ -15,6 +15,7 @@ within 0.2 s, so each message brings two receipts), three phases on the same aud
 
     .venv/bin/python -m bench.capacity                         # 40,000 recipients, ~3 minutes
     .venv/bin/python -m bench.capacity --recipients 10000 --no-profile
+    .venv/bin/python -m bench.capacity --provider imrest     # an IM REST bot (bench.capacity_imrest)
 """
 
 from __future__ import annotations
@@ -239,7 +240,13 @@ def plot(blazecast: Series, baseline: Series, path_png: str) -> None:
 
 
 def main() -> None:
+    if "--provider" in sys.argv and sys.argv[sys.argv.index("--provider") + 1 :][:1] == ["imrest"]:
+        from bench import capacity_imrest
+
+        capacity_imrest.main(sys.argv[1:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["mixin", "imrest"], default="mixin")
     parser.add_argument("--recipients", type=int, default=40_000)
     parser.add_argument("--send-workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)

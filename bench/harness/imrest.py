@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from celery import Celery
 from sqlalchemy import select
 
 from bench.harness.bots import bench_settings
@@ -85,6 +86,18 @@ class ImRestStack:
         logs = "\n".join(f"--- {c.name}\n{c.tail(15)}" for c in self.group.children)
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}\n{logs}")
 
+    def wait_ready(self, send_workers: int, timeout: float = 60.0) -> None:
+        """Until every worker answers a ping: their start is not part of what a bench measures."""
+        app = Celery("bench-ping", broker=self.engines.redis_url, set_as_current=False)
+        try:
+            self.wait_for(
+                lambda: len(app.control.ping(timeout=0.5)) >= send_workers + 1,
+                timeout=timeout,
+                what="the workers to be ready",
+            )
+        finally:
+            app.close()
+
     def pids(self, *names: str) -> list[int]:
         return [
             c.process.pid
@@ -93,16 +106,18 @@ class ImRestStack:
         ]
 
     def components(self) -> dict[str, Callable[[], list[int]]]:
-        """Every process by component; the simulator is a thread of this process."""
+        """Every process by component; the simulator is a thread of this process. It comes first:
+        the sampler gives a process to the last component whose tree holds it, and this
+        process's tree holds every other (it started them)."""
         import os
 
         return {
+            "simulator (bench process)": lambda: [os.getpid()],
             "send workers": lambda: self.pids("worker-send"),
             "control/receipts worker": lambda: self.pids("worker-control"),
             "beat": lambda: self.pids("beat"),
             "postgres": self.engines.postgres_pids,
             "redis": self.engines.redis_pids,
-            "simulator (bench process)": lambda: [os.getpid()],
         }
 
 
@@ -154,7 +169,9 @@ def running_imrest_stack(
         )
         with group:
             group.start_stack(send_workers=send_workers, concurrency=concurrency)
-            yield ImRestStack(engines, sim, group, database, settings, bot, workdir)
+            stack = ImRestStack(engines, sim, group, database, settings, bot, workdir)
+            stack.wait_ready(send_workers)
+            yield stack
     finally:
         sim.stop()
         database.dispose()
