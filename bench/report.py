@@ -14,6 +14,11 @@ from typing import Any
 
 from bench.harness.results import BENCH, RESULTS, history
 from bench.report_bots import bots_section
+from bench.report_imrest import (
+    capacity_imrest_section,
+    faults_imrest_section,
+    quota_imrest_section,
+)
 
 README = BENCH.parent / "README.md"
 START, END = "<!-- section:performance -->", "<!-- /section:performance -->"
@@ -357,6 +362,9 @@ def render() -> str:
         ("components", components_section),
         ("bots", lambda r: bots_section(r, load_note(r))),
         ("faults", faults_section),
+        ("quota_imrest", lambda r: quota_imrest_section(r, load_note(r), met)),
+        ("capacity_imrest", lambda r: capacity_imrest_section(r, load_note(r))),
+        ("faults_imrest", lambda r: faults_imrest_section(r, load_note(r))),
     ):
         result = load(name)
         if result:
