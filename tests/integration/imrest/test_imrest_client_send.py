@@ -9,6 +9,7 @@ import pytest
 from simulator.imrest import ImRestSimulator
 from tests.integration.imrest.conftest import ANNOUNCEMENT
 from worker.messaging.errors import (
+    BatchRefused,
     ConnectionLost,
     Forbidden,
     InvalidData,
@@ -178,7 +179,8 @@ def test_data_false_fails_the_batch_without_a_retry_class(
     sim.set_faults(data_false_rate=1.0, limit=1)
     with pytest.raises(PermanentError) as caught:
         transport.send_batch(ANNOUNCEMENT, sim.user_ids[:2], 0, "hello")
-    assert type(caught.value) is PermanentError and "declined the batch" in str(caught.value)
+    # Declined as a whole, nobody blamed: the sender fails the batch without splitting it.
+    assert type(caught.value) is BatchRefused and "declined the batch" in str(caught.value)
 
 
 def test_a_batch_the_server_would_refuse_never_leaves(
