@@ -256,7 +256,13 @@ class BatchSender:
             attempts, age, *columns = leased
             announcement = _Announcement(*columns)
             pending = outcomes.pending_deliveries(conn, batch_id)
-            gone = [p for p in pending if p.recipient_status != RecipientStatus.ACTIVE]
+            # A delivery already in a request that got no answer stays in it: dropping it would
+            # change the request (and its transaction id) of a provider whose dedup forgets.
+            gone = [
+                p
+                for p in pending
+                if p.recipient_status != RecipientStatus.ACTIVE and p.attempts == 0
+            ]
             if gone and announcement.status == AnnouncementStatus.SENDING:
                 outcomes.record_skipped(
                     conn,
@@ -264,7 +270,8 @@ class BatchSender:
                     [p.delivery_id for p in gone],
                     "recipient left before sending",
                 )
-                pending = [p for p in pending if p.recipient_status == RecipientStatus.ACTIVE]
+                skipped = {p.delivery_id for p in gone}
+                pending = [p for p in pending if p.delivery_id not in skipped]
             return _Lease(
                 batch_id, announcement, attempts, pending, None if age is None else float(age)
             )

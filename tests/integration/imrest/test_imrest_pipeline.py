@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from models import Announcement, Bot, Delivery, DeliveryState, Recipient, RecipientStatus
 from simulator.imrest import ImRestSimulator
 from tests.imrest_support import simulator_factory
 from tests.integration.broadcast import pipeline as inline
 from worker import bots
-from worker.broadcast import service
+from worker.broadcast import dispatcher, service
 from worker.broadcast.retry import RetryPolicy
 from worker.broadcast.sender import BatchSender, SenderConfig
 from worker.config import Settings
@@ -250,3 +250,38 @@ def test_recall_removes_the_message_for_every_recipient(
     assert done.sent == 60
     assert stats["messages"]["recalled"] == 60
     assert stats["per_user"]["users_visible"] == 0
+
+
+def test_a_recipient_who_leaves_after_an_unanswered_request_stays_in_its_retry(
+    settings: Settings,
+    clean_db: Database,
+    redis_client: redis.Redis,
+    make_sim: Callable[..., ImRestSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = make_sim(users=20)
+    sim.set_faults(drop_rate=1.0, limit=1)  # the first request runs; its reply is lost
+    with clean_db.session() as session:
+        bot = imrest_bot(session, settings, sim, monkeypatch, batch_size=10)
+        add_users(session, bot.id, sim.user_ids)
+        announcement = announce(session, settings, bot, "Stay")
+    inline.start_and_plan(clean_db, announcement.id)
+    sender = sender_for(clean_db, settings, bot, redis_client)
+    with clean_db.session() as session:
+        (first,) = dispatcher.dispatch(session, inline.pace(1))
+    assert inline.send(sender, first).outcome == "retry"
+    leaver = str(min(sim.user_ids))  # in the first request, which ran
+    with clean_db.session() as session:
+        session.execute(
+            update(Recipient)
+            .where(Recipient.user_id == leaver)
+            .values(status=RecipientStatus.UNSUBSCRIBED)
+        )
+    inline.drive(clean_db, sender, rounds=50)
+    stats = sim.stats()
+    # The retry was the same request: deduplicated, nobody got a second copy.
+    assert stats["per_user"]["copies"] == {"1": 20}
+    assert stats["dedup"]["hits"] == 1
+    with clean_db.session() as session:
+        done = session.get(Announcement, announcement.id)
+        assert done is not None and (done.sent, done.skipped) == (20, 0)
