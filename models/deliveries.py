@@ -115,6 +115,10 @@ class Batch(Base):
     # When a request of this batch first went out: a provider whose dedup forgets (IM REST's
     # retry horizon) must not retry past it.
     first_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After a request of this batch was refused as a whole (a recipient in it the provider
+    # refuses), its requests carry at most this many: the split goes on where it stopped,
+    # whenever the batch is leased again.
+    split_size: Mapped[int | None] = mapped_column(SmallInteger)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     leased_by: Mapped[str | None] = mapped_column(String(200))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

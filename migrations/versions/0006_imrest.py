@@ -7,7 +7,8 @@ and the status polls.
 - ``delivery_state`` gains ``unknown`` and announcements an ``unknown`` counter: a batch whose
   request may or may not have been executed, past the provider's retry horizon.
 - ``batches.first_attempt_at``: when the batch's first request went out (the retry horizon's
-  start).
+  start); ``batches.split_size``: how far the search for a refused recipient has split the batch,
+  kept across leases.
 - ``status_polls``: the IM REST recipients whose status is polled.
 
 Time: the rewrite of ``recipients`` (see ``tests/integration/test_migrations.py``).
@@ -47,6 +48,7 @@ def upgrade() -> None:
     op.add_column(
         "batches", sa.Column("first_attempt_at", sa.DateTime(timezone=True), nullable=True)
     )
+    op.add_column("batches", sa.Column("split_size", sa.SmallInteger(), nullable=True))
     op.create_table(
         "status_polls",
         sa.Column("delivery_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -79,6 +81,7 @@ def downgrade() -> None:
     op.drop_index("ix_status_polls_due", table_name="status_polls")
     op.drop_index(op.f("ix_status_polls_announcement_id"), table_name="status_polls")
     op.drop_table("status_polls")
+    op.drop_column("batches", "split_size")
     op.drop_column("batches", "first_attempt_at")
     op.drop_column("announcements", "unknown")
     # Postgres cannot drop an enum value; ``unknown`` deliveries become failed. IM REST

@@ -241,6 +241,17 @@ def mark_in_doubt(conn: Connection, delivery_ids: Sequence[int]) -> None:
     )
 
 
+def clear_doubt(conn: Connection, delivery_ids: Sequence[int]) -> None:
+    """The request noted by ``mark_in_doubt`` was refused as a whole, which ran nothing (spec
+    §4): these deliveries are certainly not delivered, and the attempt does not count."""
+    conn.execute(
+        update(deliveries)
+        .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING, _d.attempts > 0)
+        .values(attempts=_d.attempts - 1),
+        {"ids": list(delivery_ids)},
+    )
+
+
 def record_skipped(
     conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], reason: str
 ) -> int:

@@ -123,6 +123,8 @@ class _Lease:
     pending: list[Pending]
     # Seconds since the batch's first request went out; None until one has.
     first_attempt_age: float | None
+    # The most one request may carry since one was refused as a whole (None: no limit).
+    split_size: int | None = None
 
     def by_message_id(self) -> dict[str, Pending]:
         return {p.message_id: p for p in self.pending}
@@ -147,6 +149,7 @@ _LEASE = (
     .returning(
         _b.attempts,
         func.extract("epoch", func.now() - _b.first_attempt_at),
+        _b.split_size,
         _a.id,
         _a.bot_id,
         _a.status,
@@ -163,6 +166,11 @@ _FIRST_ATTEMPT = (
     update(outcomes.batches)
     .where(_b.id == bindparam("batch"), _b.first_attempt_at.is_(None))
     .values(first_attempt_at=func.now())
+)
+_SPLIT = (
+    update(outcomes.batches)
+    .where(_b.id == bindparam("batch"))
+    .values(split_size=func.least(func.coalesce(_b.split_size, 1 << 15), bindparam("largest")))
 )
 _NEW_HORIZON = (
     update(outcomes.batches).where(_b.id == bindparam("batch")).values(first_attempt_at=None)
@@ -218,7 +226,7 @@ class BatchSender:
         try:
             # A small per-announcement cap has a burst below one batch: send smaller requests so
             # the cap holds to the message instead of borrowing against the next window.
-            largest = self._largest_request(bot, lease)
+            largest = min(self._largest_request(bot, lease), lease.split_size or 1 << 15)
             for chunk in bot.provider.split(self._messages(bot, lease), largest):
                 s, f = self._deliver(bot, lease, by_id, chunk)
                 sent, failed = sent + s, failed + f
@@ -253,7 +261,7 @@ class BatchSender:
             ).first()
             if leased is None:
                 return None
-            attempts, age, *columns = leased
+            attempts, age, split_size, *columns = leased
             announcement = _Announcement(*columns)
             pending = outcomes.pending_deliveries(conn, batch_id)
             # A delivery already in a request that got no answer stays in it: dropping it would
@@ -273,7 +281,12 @@ class BatchSender:
                 skipped = {p.delivery_id for p in gone}
                 pending = [p for p in pending if p.delivery_id not in skipped]
             return _Lease(
-                batch_id, announcement, attempts, pending, None if age is None else float(age)
+                batch_id,
+                announcement,
+                attempts,
+                pending,
+                None if age is None else float(age),
+                split_size,
             )
 
     @staticmethod
@@ -312,6 +325,10 @@ class BatchSender:
         try:
             bot.transport.send_messages(chunk)
         except PermanentError as error:
+            if horizon:
+                # Refused as a whole: nothing ran, so these recipients are no longer in doubt.
+                with self.db.session() as session:
+                    outcomes.clear_doubt(session.connection(), ids)
             if isinstance(error, Unauthorized):
                 raise
             if isinstance(error, BatchRefused):
@@ -325,7 +342,9 @@ class BatchSender:
                 sent, more_failed = self._deliver(bot, lease, by_id, rest)
                 return sent, failed + more_failed
             if len(chunk) > 1:
-                # Otherwise bisect: ~2·log2(n) requests find one bad message among n.
+                # Otherwise bisect: ~2·log2(n) requests find one bad message among n. How far
+                # it got is kept, so a batch parked for tokens half way goes on from there.
+                self._split(lease, len(chunk))
                 middle = len(chunk) // 2
                 left = self._deliver(bot, lease, by_id, chunk[:middle])
                 right = self._deliver(bot, lease, by_id, chunk[middle:])
@@ -337,6 +356,14 @@ class BatchSender:
                 conn, lease.announcement.id, ids, attempt=lease.attempts, marked=horizon
             )
             return sent, 0
+
+    def _split(self, lease: _Lease, refused: int) -> None:
+        size = (refused + 1) // 2
+        if lease.split_size is not None and lease.split_size <= size:
+            return
+        with self.db.session() as session:
+            session.connection().execute(_SPLIT, {"batch": lease.batch_id, "largest": size})
+        lease.split_size = size
 
     def _check_still_sending(self, lease: _Lease) -> None:
         with self.db.session() as session:

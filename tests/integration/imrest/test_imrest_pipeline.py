@@ -21,7 +21,7 @@ from worker.broadcast.retry import RetryPolicy
 from worker.broadcast.sender import BatchSender, SenderConfig
 from worker.config import Settings
 from worker.db import Database
-from worker.ratelimit import TokenBuckets, quota_spec
+from worker.ratelimit import TokenBuckets
 
 TOKEN_VARIABLE = "BLAZECAST_TEST_IMREST_TOKEN"
 
@@ -68,7 +68,7 @@ def sender_for(
     runtime = inline.TestBot(
         bot.id,
         provider,
-        quota_spec(str(bot.id), bot.quota_per_minute or 60_000),
+        bots.quota_of(bot.id, bot.quota_per_minute, settings, provider="imrest"),
         provider.open_transport(),
     )
     return BatchSender(
@@ -285,3 +285,27 @@ def test_a_recipient_who_leaves_after_an_unanswered_request_stays_in_its_retry(
     with clean_db.session() as session:
         done = session.get(Announcement, announcement.id)
         assert done is not None and (done.sent, done.skipped) == (20, 0)
+
+
+def test_a_refused_request_leaves_nobody_in_doubt_when_its_split_waits_for_tokens(
+    settings: Settings,
+    clean_db: Database,
+    redis_client: redis.Redis,
+    make_sim: Callable[..., ImRestSimulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding a user the server does not know takes several requests; when the budget makes
+    the batch wait between them, the refused requests (which ran nothing) must not count as
+    unanswered ones past the horizon."""
+    sim = make_sim(users=9)
+    ghost = max(sim.user_ids) + 1_000
+    with clean_db.session() as session:
+        bot = imrest_bot(
+            session, settings, sim, monkeypatch, batch_size=10, retry_horizon_seconds=0
+        )
+        bot.quota_per_minute = 120  # 2 requests a second: the split waits for its tokens
+        add_users(session, bot.id, [*sim.user_ids, ghost])
+        announcement = announce(session, settings, bot, "Split")
+    done = send_all(clean_db, settings, bot, redis_client, announcement.id)
+    assert (done.sent, done.failed, done.unknown) == (9, 1, 0)
+    assert sim.stats()["per_user"]["copies"] == {"1": 9}
