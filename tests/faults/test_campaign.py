@@ -101,8 +101,8 @@ IMREST_SCENARIOS = [
     Scenario("storm_429", "every send answered 429 for 5 s at 30 %", injectors.storm_429_imrest),
     Scenario(
         "unknown_users",
-        "1 % of the recipients unknown to the server (10000)",
-        blocked_fraction=0.01,
+        "0.1 % of the recipients unknown to the server (10000; each costs ~14 requests to find)",
+        blocked_fraction=0.001,
     ),
 ]
 
