@@ -170,7 +170,11 @@ _FIRST_ATTEMPT = (
 _SPLIT = (
     update(outcomes.batches)
     .where(_b.id == bindparam("batch"))
-    .values(split_size=func.least(func.coalesce(_b.split_size, 1 << 15), bindparam("largest")))
+    .values(
+        split_size=func.least(
+            func.coalesce(_b.split_size, bindparam("largest")), bindparam("largest")
+        )
+    )
 )
 _NEW_HORIZON = (
     update(outcomes.batches).where(_b.id == bindparam("batch")).values(first_attempt_at=None)
@@ -226,7 +230,8 @@ class BatchSender:
         try:
             # A small per-announcement cap has a burst below one batch: send smaller requests so
             # the cap holds to the message instead of borrowing against the next window.
-            largest = min(self._largest_request(bot, lease), lease.split_size or 1 << 15)
+            largest = self._largest_request(bot, lease)
+            largest = min(largest, lease.split_size or largest)
             for chunk in bot.provider.split(self._messages(bot, lease), largest):
                 s, f = self._deliver(bot, lease, by_id, chunk)
                 sent, failed = sent + s, failed + f
@@ -358,6 +363,8 @@ class BatchSender:
             return sent, 0
 
     def _split(self, lease: _Lease, refused: int) -> None:
+        """A request of ``refused`` messages was refused as a whole: later requests of this
+        batch, in this lease or the next, carry at most half as many."""
         size = (refused + 1) // 2
         if lease.split_size is not None and lease.split_size <= size:
             return
