@@ -28,8 +28,9 @@ def test_appended_receipts_are_applied_and_leave_the_stream(
 ) -> None:
     ids = _sent_announcement(clean_db, redis_client, 2_500)
     journal = ReceiptJournal(redis_client, BOT)
-    journal.append([(m, "DELIVERED", T0) for m in ids])
-    journal.append([(m, "READ", T0) for m in ids[:1_000]])
+    # The first ask sets the bot's "recording enqueued" flag (publish one); the next finds it set.
+    assert journal.append([(m, "DELIVERED", T0) for m in ids], ask=True)
+    assert not journal.append([(m, "READ", T0) for m in ids[:1_000]], ask=True)
     assert receipt_journal.journaled_bots(redis_client) == [BOT]
     done = record(redis_client, clean_db, stream_key(BOT), "recorder-1")
     assert (done.delivered, done.read) == (2_500, 1_000)
