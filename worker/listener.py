@@ -52,11 +52,11 @@ FLUSH_SECONDS = 0.25
 RESCAN_SECONDS = 5.0
 #: How long a burst of receipts may gather before it is appended to the journal.
 COALESCE_SECONDS = 0.02
-#: Least time between two asks for a recording. An ask publishes a Celery message (the listener's
-#: dearest step after reading frames) and each recording is a task and a transaction of its own, so
-#: a recording every quarter of a second applies a few thousand receipts at a time. The receipts
-#: are durable in the journal meanwhile: this delays applying them, it does not widen what a crash
-#: loses. An ask owed at the end of a burst is made once the interval has passed.
+#: Least time between two asks for a recording. An ask publishes a Celery message and each
+#: recording is a task and a transaction of its own, so a recording every quarter of a second
+#: applies a few thousand receipts at a time (docs/decisions/0001). The receipts are durable in the
+#: journal meanwhile: this delays applying them, it does not widen what a crash loses. An ask owed
+#: at the end of a burst is made once the interval has passed.
 ASK_SECONDS = 0.25
 #: Receipts held in memory while neither Redis nor Postgres takes them; beyond, reading stops
 #: (the socket's push buffer fills and the connection is dropped rather than grow for ever).
