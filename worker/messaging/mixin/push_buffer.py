@@ -1,10 +1,10 @@
 """``PushBuffer``: pushes from a connection's reader thread to the thread that dispatches them.
 
-What ``queue.Queue`` does, for one producer and one consumer, at a tenth of the cost per item:
-the listener moves two receipts per message sent through it, and ``Queue.put`` / ``get`` take a
-lock and signal a condition each time (~5 µs per push between them, measured on the 2-core bench
-machine), where ``deque.append`` / ``popleft`` are atomic and the consumer is woken only when it
-has nothing left (an ``Event`` set once per batch, not per item).
+What ``queue.Queue`` does, for one producer and one consumer, at a fraction of the cost per item
+(docs/decisions/0001): the listener moves two receipts per message sent through it, and
+``Queue.put`` / ``get`` take a lock and signal a condition each time, where ``deque.append`` /
+``popleft`` are atomic and the consumer is woken only when it has nothing left (an ``Event`` set
+once per batch, not per item).
 """
 
 from __future__ import annotations
