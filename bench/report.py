@@ -307,13 +307,14 @@ FAULT_FINDINGS = [
     "- Killing workers, restarting Redis or Postgres, 500s, dropped replies, cut connections and "
     "blocked users never lost or duplicated a message for a user: re-sends after a lost reply "
     "reuse the message id and the provider shows it once (`copies accepted` > 1 counts them).",
-    "- Receipts are journaled in a Redis stream per bot as soon as the listener reads them and "
+    "- Receipts are journaled in a Redis stream per bot within 5 ms of the listener reading them and "
     "leave it only once applied (consumer group; a dead recorder's entries are claimed after 10 s), "
     "and Redis keeps an append-only file: the SIGKILL and Redis-restart scenarios require every "
     "receipt recorded (issue 16; before, a killed worker's reserved `record_receipts` waited out "
     "the broker's visibility timeout, if it came back at all, and a Redis restart lost what was "
     "queued). A SIGKILLed *listener* loses only what was inside its process (socket buffer and "
-    "the burst being appended); the provider never re-pushes a receipt.",
+    "the receipts of the last 5 ms, gathered for one append); the provider never re-pushes a "
+    "receipt.",
     "- A 429 storm slows the rest of the broadcast: each 429 halves the shared bucket's rate, "
     "which climbs back to the full rate within a window (`BLAZECAST_RATE_RECOVERY_PER_WINDOW`, 1.0 "
     "since 9c79478; it was a quarter per window and a 5 s storm cost 2.89× the fault-free time).",

@@ -4,9 +4,10 @@ One ``Listener`` serves one bot, from the parts it is given (``ListenerParts``):
 ``run_listener`` runs one per bot, each in its own thread. Three threads besides the socket's own:
 
 - **receipts** (DELIVERED / READ): appended to the bot's receipts journal in Redis as soon as they
-  are read, one pipelined round trip per burst (``worker.broadcast.receipt_journal``), then a
-  ``record_receipts`` is asked for. The provider never pushes a receipt twice, so this path never
-  waits on anything else. Redis unreachable: applied straight to Postgres (the truth) instead.
+  are read, one round trip per burst (``worker.broadcast.receipt_journal``); a ``record_receipts``
+  is asked for at most every ``ASK_SECONDS``, in the same round trip as an append. The provider
+  never pushes a receipt twice, so this path never waits on anything else. Redis unreachable:
+  applied straight to Postgres (the truth) instead.
 - **messages** (users' hello, /stop, /start), every ``flush_seconds``: applied to ``recipients``,
   their replies stored in the outbox, and only then acknowledged; a crash before the
   acknowledgement means the provider pushes them again and the idempotent handling runs again.
@@ -51,8 +52,12 @@ FLUSH_SECONDS = 0.25
 RESCAN_SECONDS = 5.0
 #: How long a burst of receipts may gather before it is appended to the journal.
 COALESCE_SECONDS = 0.005
-#: Least time between two asks for a recording (beat asks every second anyway).
-ASK_SECONDS = 0.05
+#: Least time between two asks for a recording. An ask publishes a Celery message and each
+#: recording is a task and a transaction of its own, so a recording every quarter of a second
+#: applies a few thousand receipts at a time (docs/decisions/0001). The receipts are durable in the
+#: journal meanwhile: this delays applying them, it does not widen what a crash loses. An ask owed
+#: at the end of a burst is made once the interval has passed.
+ASK_SECONDS = 0.25
 #: Receipts held in memory while neither Redis nor Postgres takes them; beyond, reading stops
 #: (the socket's push buffer fills and the connection is dropped rather than grow for ever).
 MAX_BUFFERED_RECEIPTS = 200_000
@@ -76,7 +81,8 @@ class ListenerParts:
     database: Database
     redis: redis.Redis
     buckets: TokenBuckets
-    #: Asks for the bot's journal to be applied (publishes ``record_receipts``); best effort.
+    #: Publishes a ``record_receipts`` for the bot, when the journal says none is queued; best
+    #: effort (beat asks every second anyway).
     ask_recording: Callable[[], None]
     request_timeout: float = 5.0
     #: The bot's receipts stream (default: ``receipt_journal.stream_key(str(bot))``).
@@ -114,6 +120,8 @@ class Listener:
             parts.redis, str(parts.bot), self.client, parts.buckets, parts.quota
         )
         self._asked_at = -ASK_SECONDS
+        #: Receipts were appended since the last ask: one is made once ASK_SECONDS have passed.
+        self._ask_owed = False
         self.receipts_seen = 0
         self.receipts_stored = 0
         self.messages_acknowledged = 0
@@ -161,13 +169,20 @@ class Listener:
         while not self.stop.is_set():
             with self._receipts_ready:
                 if not self._receipts:
-                    self._receipts_ready.wait(self.flush_seconds)
-                    continue
+                    self._receipts_ready.wait(self._idle_wait())
+                    if not self._receipts:
+                        self._ask_if_owed()
+                        continue
             # Let the burst gather for a few milliseconds: one append per receipt or two costs
             # the listener and Redis several times the CPU, for a window barely longer.
             self.stop.wait(COALESCE_SECONDS)
             if not self.store_receipts():
                 self.stop.wait(RETRY_SECONDS)
+
+    def _idle_wait(self) -> float:
+        if not self._ask_owed:
+            return self.flush_seconds
+        return max(0.0, self._asked_at + ASK_SECONDS - time.monotonic())
 
     def store_receipts(self) -> bool:
         """Journal what is buffered (or apply it to Postgres); False if nothing took it."""
@@ -175,8 +190,10 @@ class Listener:
             batch, self._receipts = self._receipts, []
         if not batch:
             return True
+        now = time.monotonic()
+        ask = now - self._asked_at >= ASK_SECONDS
         try:
-            self.journal.append(batch)
+            publish = self.journal.append(batch, ask=ask)
         except redis.RedisError as exc:
             log.warning("Redis unreachable (%s): applying %d receipts directly", exc, len(batch))
             try:
@@ -188,20 +205,32 @@ class Listener:
                     self._receipts[:0] = batch
                 return False
         else:
-            self._ask_recording()
+            self._asked(ask, now, publish)
         self.receipts_stored += len(batch)
         return True
 
-    def _ask_recording(self) -> None:
-        # At most every ASK_SECONDS: one queued recording drains whatever is appended meanwhile.
+    def _ask_if_owed(self) -> None:
         now = time.monotonic()
-        if now - self._asked_at < ASK_SECONDS:
+        if not self._ask_owed or now - self._asked_at < ASK_SECONDS:
             return
-        self._asked_at = now
         try:
-            self.parts.ask_recording()
-        except Exception as exc:  # beat's safety net records the journal anyway
+            publish = self.journal.ask()
+        except redis.RedisError as exc:  # beat's safety net records the journal anyway
             log.warning("could not ask for the receipts to be recorded: %s", exc)
+            publish = False
+        self._asked(True, now, publish)
+
+    def _asked(self, asked: bool, now: float, publish: bool) -> None:
+        # One queued recording drains whatever is appended until it runs.
+        if not asked:
+            self._ask_owed = True
+            return
+        self._asked_at, self._ask_owed = now, False
+        if publish:
+            try:
+                self.parts.ask_recording()
+            except Exception as exc:  # beat's safety net records the journal anyway
+                log.warning("could not ask for the receipts to be recorded: %s", exc)
 
     # -- users' messages --------------------------------------------------------------------
 
@@ -250,9 +279,7 @@ def listener_parts(runtime: Runtime, bot: BotRuntime, record_receipts: object) -
     key = str(bot.id)
 
     def ask_recording() -> None:
-        # One queued recording per bot is enough; it drains whatever is appended meanwhile.
-        if runtime.redis.set(receipt_journal.record_enqueued_key(key), 1, nx=True, ex=5):
-            record_receipts.delay(key)  # type: ignore[attr-defined]
+        record_receipts.delay(key)  # type: ignore[attr-defined]
 
     return ListenerParts(
         bot=bot.id,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
@@ -12,7 +15,7 @@ from tests.integration.broadcast.test_receipts import _sent_announcement
 from tests.unit.messaging.messaging_helpers import spec_keystore
 from worker.broadcast import receipt_journal
 from worker.db import Database
-from worker.listener import Listener, ListenerParts
+from worker.listener import ASK_SECONDS, Listener, ListenerParts
 from worker.messaging.transport import Receipt
 from worker.ratelimit import TokenBuckets, quota_spec
 
@@ -64,3 +67,37 @@ def test_without_redis_receipts_go_straight_to_postgres(
     with clean_db.session() as session:
         announcement = session.execute(select(Announcement)).scalar_one()
     assert announcement.delivered == 5
+
+
+def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_the_end_of_a_burst_gets_its_recording_asked_for(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    # Asks are spaced ASK_SECONDS apart; receipts appended after the last ask of a burst must
+    # still get one, not wait for beat's safety net.
+    asked: list[int] = []
+    listener = _listener(clean_db, redis_client, asked)
+    writer = threading.Thread(target=listener._receipts_loop, daemon=True)
+    writer.start()
+    try:
+        listener._on_push(Receipt("9054acea-1a62-4716-9fa3-1a8c70a21650", "READ", T0))
+        assert _within(2, lambda: asked == [1])
+        redis_client.delete(receipt_journal.record_enqueued_key("1"))  # the recording started
+        listener._on_push(Receipt("9054acea-1a62-4716-9fa3-1a8c70a21651", "READ", T0))
+        assert _within(2 + ASK_SECONDS, lambda: asked == [1, 1])
+        entries = redis_client.xrange(receipt_journal.stream_key("1"))
+        assert sum(len(receipt_journal.decode(f[b"r"])) for _, f in entries) == 2
+        # Nothing more to record: no further asks.
+        time.sleep(2 * ASK_SECONDS)
+        assert asked == [1, 1]
+    finally:
+        listener.stop.set()
+        writer.join(timeout=5)

@@ -51,6 +51,9 @@ READ_ENTRIES = 5
 MAX_READ_ENTRIES = 500
 #: A pending entry idle this long belongs to a recorder presumed dead: another one claims it.
 CLAIM_IDLE_MS = 10_000
+#: Life of the "recording enqueued" flag: a published ``record_receipts`` that got lost (a broker
+#: restart) holds up the next one this long at most; beat asks every second anyway.
+ENQUEUED_SECONDS = 5
 #: Entries kept for inspection in the rejected stream.
 REJECTED_KEEP = 10_000
 _STATUS_CODES = {"DELIVERED": "D", "READ": "R"}
@@ -71,7 +74,11 @@ def journaled_bots(client: redis.Redis) -> list[str]:
 
 
 def encode(batch: Sequence[Receipt]) -> bytes:
-    """One entry's payload: ``message_id status-letter ISO-time`` lines."""
+    """One entry's payload: ``message_id status-letter ISO-time`` lines.
+
+    ISO rather than whole microseconds, which are cheaper to write but several times dearer to
+    read: the recorder, which reads every line, is the one that has to keep up
+    (docs/decisions/0001)."""
     return "\n".join(
         f"{message_id} {_STATUS_CODES[status]} {at.isoformat()}" for message_id, status, at in batch
     ).encode()
@@ -90,23 +97,40 @@ def decode(payload: bytes) -> list[Receipt]:
 
 
 class ReceiptJournal:
-    """The listener's side: append receipts to its bot's stream."""
+    """The listener's side: append receipts to its bot's stream, and flag that a recording is
+    wanted (``record_enqueued_key``) in the same round trip."""
 
     def __init__(self, client: redis.Redis, bot_id: str, stream: str | None = None) -> None:
         self.client = client
         self.bot_id = bot_id
         self.stream = stream or stream_key(bot_id)
 
-    def append(self, batch: Sequence[Receipt]) -> None:
+    def append(self, batch: Sequence[Receipt], *, ask: bool = False) -> bool:
         """Append ``batch`` durably (one round trip); raises ``redis.RedisError`` if Redis did not
-        take it, in which case nothing of it may be assumed stored."""
-        if not batch:
-            return
+        take it, in which case nothing of it may be assumed stored.
+
+        With ``ask``, the same round trip also sets the bot's "recording enqueued" flag; True
+        means it was not set yet, so the caller publishes a ``record_receipts``."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.sadd(BOTS_KEY, self.bot_id)
         for start in range(0, len(batch), ENTRY_RECEIPTS):
             pipe.xadd(self.stream, {"r": encode(batch[start : start + ENTRY_RECEIPTS])})
-        pipe.execute()
+        if ask:
+            self._flag(pipe)
+        if not len(pipe):
+            return False
+        replies = pipe.execute()
+        return bool(ask and replies[-1])
+
+    def ask(self) -> bool:
+        """Set the "recording enqueued" flag alone; True if a ``record_receipts`` is to be
+        published (the flag was not set)."""
+        return self.append([], ask=True)
+
+    def _flag(self, pipe: Any) -> None:
+        # The set of bots lets beat's safety net find this stream; the flag (it expires in case
+        # the published task is lost) keeps one recording in the queue per bot, not one per ask.
+        pipe.sadd(BOTS_KEY, self.bot_id)
+        pipe.set(record_enqueued_key(self.bot_id), 1, nx=True, ex=ENQUEUED_SECONDS)
 
 
 @dataclass
@@ -139,7 +163,6 @@ def record(
     clock: Callable[[], float] = time.monotonic,
 ) -> Recorded:
     """Apply the stream to Postgres until it is empty or ``budget_seconds`` are spent."""
-    ensure_group(client, stream)
     done = Recorded()
     deadline = clock() + budget_seconds
     claim_from: str | None = "0-0"
@@ -147,9 +170,17 @@ def record(
         entries: Entries = []
         if claim_from is not None:
             # Entries a dead recorder read and never acknowledged.
-            claim_from_next, entries, _ = _autoclaim(
-                client, stream, consumer, claim_idle_ms, claim_from
-            )
+            try:
+                claim_from_next, entries, _ = _autoclaim(
+                    client, stream, consumer, claim_idle_ms, claim_from
+                )
+            except redis.ResponseError as exc:
+                # The group is made on first use (and again after Redis lost it), not checked
+                # on every recording: that was one more round trip per run.
+                if "NOGROUP" not in str(exc):
+                    raise
+                ensure_group(client, stream)
+                continue
             claim_from = None if claim_from_next in ("0-0", b"0-0") else claim_from_next
             done.claimed += len(entries)
         if not entries:

@@ -28,8 +28,9 @@ def test_appended_receipts_are_applied_and_leave_the_stream(
 ) -> None:
     ids = _sent_announcement(clean_db, redis_client, 2_500)
     journal = ReceiptJournal(redis_client, BOT)
-    journal.append([(m, "DELIVERED", T0) for m in ids])
-    journal.append([(m, "READ", T0) for m in ids[:1_000]])
+    # The first ask sets the bot's "recording enqueued" flag (publish one); the next finds it set.
+    assert journal.append([(m, "DELIVERED", T0) for m in ids], ask=True)
+    assert not journal.append([(m, "READ", T0) for m in ids[:1_000]], ask=True)
     assert receipt_journal.journaled_bots(redis_client) == [BOT]
     done = record(redis_client, clean_db, stream_key(BOT), "recorder-1")
     assert (done.delivered, done.read) == (2_500, 1_000)
@@ -69,3 +70,9 @@ def test_an_entry_postgres_refuses_is_set_aside_alone(
     assert _counters(clean_db) == (20, 0)
     assert redis_client.xlen(stream) == 0
     assert redis_client.xlen(f"{stream}:rejected") == 1
+
+
+def test_entries_keep_their_times_to_the_microsecond() -> None:
+    at = datetime(2026, 11, 21, 10, 0, 0, 123_456, tzinfo=UTC)
+    batch = [("9054acea-1a62-4716-9fa3-1a8c70a21650", "READ", at)]
+    assert receipt_journal.decode(receipt_journal.encode(batch)) == batch

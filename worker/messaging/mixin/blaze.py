@@ -17,10 +17,8 @@ credentials are wrong, and raises it from every later call without touching the 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +32,7 @@ from worker.messaging.mixin.frames import ServerFrame
 from worker.messaging.mixin.http import HttpTransport
 from worker.messaging.mixin.keystore import Keystore
 from worker.messaging.mixin.payloads import PLAIN_CATEGORIES
+from worker.messaging.mixin.push_buffer import Full, PushBuffer
 from worker.messaging.mixin.tokens import sign_request_token
 from worker.messaging.transport import ACK_STATUSES, IncomingMessage, OutgoingMessage, Receipt
 
@@ -83,7 +82,7 @@ class BlazeClient:
         self._stable_after = stable_after
         self._clock = clock
         self._probe = probe or self._probe_with_http
-        self._pushes: queue.Queue[Receipt | IncomingMessage] = queue.Queue(maxsize=push_buffer)
+        self._pushes: PushBuffer[Receipt | IncomingMessage] = PushBuffer(push_buffer)
         self._connection_lock = threading.RLock()
         self._connection: BlazeConnection | None = None
         self._auth_lock = threading.Lock()
@@ -212,17 +211,13 @@ class BlazeClient:
     def _dispatch(self, connection: BlazeConnection, stop: threading.Event) -> None:
         """Hand pushes to ``on_push`` until the connection ends (and its pushes are drained)."""
         while not stop.is_set():
-            try:
-                pushes = [self._pushes.get(timeout=0.1)]
-            except queue.Empty:
+            # Everything waiting, in one go: receipts come in bursts, and one wake-up per burst
+            # instead of per receipt is most of this thread's cost.
+            pushes = self._pushes.take(1000, timeout=0.1)
+            if not pushes:
                 if not connection.alive:
                     return
                 continue
-            # Drain what else is waiting in one go: receipts come in bursts, and one wake-up per
-            # burst instead of per receipt is most of this thread's cost.
-            with contextlib.suppress(queue.Empty):
-                while len(pushes) < 1000:
-                    pushes.append(self._pushes.get_nowait())
             if self._on_push is None:
                 continue
             for push in pushes:
@@ -234,7 +229,7 @@ class BlazeClient:
     def _enqueue_push(self, push: Receipt | IncomingMessage) -> None:
         try:
             self._pushes.put(push, timeout=3.0)
-        except queue.Full:
+        except Full:
             # The consumer is stuck; drop the connection rather than grow without bound. The
             # server re-pushes unacknowledged messages on the next LIST_PENDING_MESSAGES.
             raise ConnectionLost("push buffer full; on_push is not keeping up") from None

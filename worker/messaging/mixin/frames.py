@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import uuid
 import zlib
 from collections.abc import Mapping
@@ -27,6 +28,9 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib's way of saying "a gzip header and tra
 # Postgres stores any of these; outside them a time is the server's mistake.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII
+)
 #: The id of the server's unsolicited ERROR frame (the websocket 401), spec §1.4.
 ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -165,13 +169,9 @@ def push_from_frame(frame: ServerFrame, own_user_id: str) -> Receipt | IncomingM
 
 def is_uuid(value: Any) -> bool:
     """True for a canonical UUID string (the only form of every Mixin id)."""
-    if not isinstance(value, str) or len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    # A pattern, not uuid.UUID() (which also accepts hyphens anywhere): this runs for every
+    # receipt, and the pattern costs less than half as much (docs/decisions/0001).
+    return isinstance(value, str) and _CANONICAL_UUID.fullmatch(value) is not None
 
 
 def _incoming(data: Mapping[str, Any], own_user_id: str) -> IncomingMessage | None:
