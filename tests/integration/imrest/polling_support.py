@@ -1,0 +1,132 @@
+"""An IM REST bot against the simulator, its audience, one announcement sent through the real
+pipeline in-process, and the poller driven until its schedule is over (real Postgres, Redis and
+HTTP on loopback)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from models import Announcement, Delivery, Recipient, RecipientStatus, StatusPoll
+from simulator.imrest import ImRestSimulator
+from worker.bots import add_bot, provider_of
+from worker.broadcast import pipeline, polls, service
+from worker.broadcast.pipeline import InlineBroker
+from worker.config import Settings
+from worker.runtime import Runtime
+
+TOKEN_VARIABLE = "BLAZECAST_TEST_IMREST_TOKEN"
+
+
+def imrest_bot(
+    runtime: Runtime,
+    sim: ImRestSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    quota_per_minute: int,
+    name: str = "imrest",
+    **options: Any,
+) -> int:
+    """An IM REST bot sending as the simulator's account, its token in an environment variable."""
+    monkeypatch.setenv(TOKEN_VARIABLE, sim.admin_token)
+    values = {"base_url": sim.base_url, "app_id": sim.app_id, "from_user_id": sim.sender_id}
+    values.update(options)
+    with runtime.db.session() as session:
+        bot = add_bot(
+            session,
+            runtime.settings,
+            name=name,
+            credentials=f"env:{TOKEN_VARIABLE}",
+            provider="imrest",
+            quota_per_minute=quota_per_minute,
+            options=values,
+        )
+        return bot.id
+
+
+def add_audience(runtime: Runtime, bot_id: int, user_ids: list[int]) -> None:
+    """Recipients as IM REST ids (decimal text), inserted directly."""
+    rows = [
+        {"bot_id": bot_id, "user_id": str(u), "status": RecipientStatus.ACTIVE, "tags": []}
+        for u in user_ids
+    ]
+    with runtime.db.session() as session:
+        for start in range(0, len(rows), 10_000):
+            session.execute(insert(Recipient), rows[start : start + 10_000])
+
+
+def announce(runtime: Runtime, bot_id: int, text: str = "Maintenance tonight") -> uuid.UUID:
+    from models import Bot
+
+    with runtime.db.session() as session:
+        provider = provider_of(session.get_one(Bot, bot_id), runtime.settings)
+        announcement = service.create_announcement(
+            session, bot_id=bot_id, provider=provider, category="PLAIN_TEXT", content=text
+        )
+        session.flush()
+        return announcement.id
+
+
+def send_all(runtime: Runtime) -> None:
+    """Plan and send every due announcement in this process (the pipeline's own steps)."""
+    pipeline.run_until_idle(runtime.db, InlineBroker(), runtime.pipeline_config, runtime.sender)
+
+
+def polling_of(runtime: Runtime) -> dict[int, Any]:
+    return {b: bot.provider.status_polling for b, bot in runtime.polling_bots().items()}
+
+
+def poll_until_done(runtime: Runtime, announcement_id: uuid.UUID, timeout: float) -> int:
+    """Run the poll tick and the bot's polls (as beat and the tasks do) until no row of the
+    announcement is left to poll; returns the poll runs made."""
+    broker = InlineBroker()
+    deadline = time.monotonic() + timeout
+    runs = 0
+    while time.monotonic() < deadline:
+        for bot_id in pipeline.poll_tick(runtime.db, broker, polling_of(runtime)):
+            pipeline.poll(runtime.db, runtime.bot(bot_id), runtime.buckets)
+            runs += 1
+        broker.take_polls()
+        if polls_left(runtime, announcement_id) == 0 and runs:
+            return runs
+        time.sleep(0.2)
+    raise AssertionError(f"polls still due after {timeout} s: {polls_left(runtime, announcement_id)}")
+
+
+def polls_left(runtime: Runtime, announcement_id: uuid.UUID) -> int:
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(func.count()).where(
+                StatusPoll.announcement_id == announcement_id,
+                (StatusPoll.next_poll_at.is_not(None)) | (StatusPoll.status.is_(None)),
+            )
+        ).scalar_one()
+    return int(rows)
+
+
+def counters(runtime: Runtime, announcement_id: uuid.UUID) -> Announcement:
+    with runtime.db.session() as session:
+        announcement = session.get_one(Announcement, announcement_id)
+        session.expunge(announcement)
+        return announcement
+
+
+def delivery_states(runtime: Runtime, announcement_id: uuid.UUID) -> dict[str, int]:
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.announcement_id == announcement_id)
+            .group_by(Delivery.state)
+        ).all()
+    return {str(state): count for state, count in rows}
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    return Runtime(settings)
+
+
+__all__ = ["polls"]

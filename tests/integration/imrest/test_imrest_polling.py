@@ -1,0 +1,115 @@
+"""Status polling of an IM REST announcement through the real parts: the pipeline sends through
+``ImRestProvider`` to the simulator (HTTP on loopback), the poll tick and the bot's polls read the
+statuses back into Postgres, each request paid from Redis buckets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from models import StatusPoll
+from simulator.imrest import ImRestConfig, ImRestSimulator, RecipientBehaviour
+from tests.integration.imrest.polling_support import (
+    add_audience,
+    announce,
+    counters,
+    delivery_states,
+    imrest_bot,
+    make_runtime,
+    poll_until_done,
+    send_all,
+)
+from worker.config import Settings
+from worker.db import Database
+from worker.runtime import Runtime
+
+#: Delivered within 0.45 s of sending and read within 1.5 s after that, so every status is final
+#: before the schedule's second poll (3 s).
+BEHAVIOUR = RecipientBehaviour(
+    delivery_delay=0.3, read_delay=1.0, delivery_probability=0.9, read_probability=0.5, spread=0.5
+)
+
+
+@pytest.fixture
+def runtime(settings: Settings, clean_db: Database, redis_client: object) -> Iterator[Runtime]:
+    built = make_runtime(settings)
+    yield built
+    built.close()
+
+
+def test_a_2000_user_audience_is_polled_in_full_and_matches_the_simulator(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ImRestConfig(users=2000, seed=11, behaviour=BEHAVIOUR, groups=0, foreign_groups=0)
+    with ImRestSimulator(config) as sim:
+        bot_id = imrest_bot(runtime, sim, monkeypatch, quota_per_minute=60_000, poll_delays="1,3,6")
+        add_audience(runtime, bot_id, sim.user_ids)
+        announcement_id = announce(runtime, bot_id)
+        send_all(runtime)
+        poll_until_done(runtime, announcement_id, timeout=90)
+        stats = sim.stats()
+
+    truth = stats["status_truth"]
+    assert truth["now"] == truth["eventual"], "the simulated statuses had not settled"
+    true_read = truth["eventual"]["READ"]
+    true_delivered = true_read + truth["eventual"]["DELIVERED"]
+    assert 0 < true_read < true_delivered < 2000  # a mix, so the counts can be wrong
+    done = counters(runtime, announcement_id)
+    assert (done.sent, done.delivered, done.read) == (2000, true_delivered, true_read)
+    states = delivery_states(runtime, announcement_id)
+    assert states == {
+        "read": true_read,
+        "delivered": true_delivered - true_read,
+        "sent": 2000 - true_delivered,
+    }
+    with runtime.db.session() as session:
+        rows = session.execute(
+            select(StatusPoll.status, func.count())
+            .where(StatusPoll.announcement_id == announcement_id)
+            .group_by(StatusPoll.status)
+        ).all()
+        polls_made = session.execute(select(func.sum(StatusPoll.polls))).scalar_one()
+    assert dict(rows) == {
+        "READ": true_read,
+        "DELIVERED": true_delivered - true_read,
+        "UNREAD": 2000 - true_delivered,
+    }
+    # READ stops polling; the others are polled at 1, 3 and 6 s (the simulator counted them).
+    assert stats["requests"]["conversation"] == polls_made
+    assert polls_made <= true_read * 2 + (2000 - true_read) * 3
+
+
+def test_polls_are_planned_once_and_a_row_is_never_polled_twice_at_once(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.broadcast import polls
+
+    config = ImRestConfig(users=300, seed=3, behaviour=RecipientBehaviour.fast())
+    with ImRestSimulator(config) as sim:
+        bot_id = imrest_bot(runtime, sim, monkeypatch, quota_per_minute=60_000, poll_delays="1,3")
+        add_audience(runtime, bot_id, sim.user_ids)
+        announcement_id = announce(runtime, bot_id)
+        send_all(runtime)
+        polling = {bot_id: runtime.bot(bot_id).provider.status_polling}
+        with runtime.db.session() as session:
+            assert polls.plan_polls(session, polling) == 1  # type: ignore[arg-type]
+            assert polls.plan_polls(session, polling) == 0  # type: ignore[arg-type]
+            polls.activate(session, bot_id, polling[bot_id])  # type: ignore[arg-type]
+        time.sleep(1.1)
+        # Two workers claiming at once get disjoint rows.
+        with runtime.db.session() as first, runtime.db.session() as second:
+            a = polls.claim(first, bot_id, 200)
+            b = polls.claim(second, bot_id, 200)
+        assert len(a) == 200 and len(b) == 100
+        assert not {d.delivery_id for d in a} & {d.delivery_id for d in b}
+        with runtime.db.session() as session:  # leased: nothing left to claim
+            assert polls.claim(session, bot_id, 500) == []
+        assert sim.stats()["requests"].get("conversation", 0) == 0
+    with runtime.db.session() as session:
+        total = session.execute(
+            select(func.count()).where(StatusPoll.announcement_id == announcement_id)
+        ).scalar_one()
+    assert total == 300
