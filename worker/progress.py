@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from models import (
     Announcement,
@@ -21,6 +21,7 @@ from models import (
     AudienceKind,
     Batch,
     BatchState,
+    BotProvider,
     Delivery,
     DeliveryState,
     Recipient,
@@ -30,6 +31,7 @@ from models.announcements import TERMINAL
 from worker.broadcast.planner import audience_clause
 from worker.broadcast.state import AnnouncementNotFound
 from worker.config import Settings
+from worker.estimates import StatusEstimates, status_estimates
 from worker.ratelimit import cap_spec, quota_spec
 from worker.timezones import shown
 
@@ -63,16 +65,22 @@ class AnnouncementInfo:
     read: int
     failed: int
     skipped: int
+    # Recipients whose fate is unknown: the provider may or may not have executed the request,
+    # and it could no longer be retried safely (IM REST past its retry horizon). Never "sent".
+    unknown: int
     created_at: datetime
     scheduled_at: datetime | None
     started_at: datetime | None
     first_sent_at: datetime | None
     completed_at: datetime | None
+    # Delivered and read rates estimated from a polled sample (IM REST audiences above the
+    # bot's sampling threshold): ``delivered`` and ``read`` then count the sample only.
+    estimates: StatusEstimates | None = None
 
     @property
     def finished(self) -> int:
-        """Messages that will not be sent again: sent, failed or skipped."""
-        return self.sent + self.failed + self.skipped
+        """Messages that will not be sent again: sent, failed, skipped or of unknown fate."""
+        return self.sent + self.failed + self.skipped + self.unknown
 
     @property
     def remaining(self) -> int:
@@ -88,6 +96,7 @@ class AnnouncementInfo:
             if isinstance(value, uuid.UUID | datetime):
                 data[key] = value.isoformat() if isinstance(value, datetime) else str(value)
         data["status"] = self.status.value
+        data["estimates"] = self.estimates.to_json() if self.estimates is not None else None
         return data
 
 
@@ -110,11 +119,25 @@ def info_of(announcement: Announcement) -> AnnouncementInfo:
         read=announcement.read,
         failed=announcement.failed,
         skipped=announcement.skipped,
+        unknown=announcement.unknown,
         created_at=announcement.created_at,
         scheduled_at=announcement.scheduled_at,
         started_at=announcement.started_at,
         first_sent_at=announcement.first_sent_at,
         completed_at=announcement.completed_at,
+        estimates=_estimates(announcement),
+    )
+
+
+def _estimates(announcement: Announcement) -> StatusEstimates | None:
+    """Only announcements whose statuses are polled can have a sample."""
+    session = object_session(announcement)
+    if session is None or announcement.bot.provider != BotProvider.IMREST:
+        return None
+    if announcement.recall_of is not None:
+        return None
+    return status_estimates(
+        session, announcement.id, sent=announcement.sent, total=announcement.total
     )
 
 
@@ -282,7 +305,13 @@ def sending_rate(settings: Settings, rate_per_minute: int | None = None) -> floa
 
 def backlog_ahead(session: Session, priority: int) -> int:
     """Messages of announcements being sent that go before one of ``priority``."""
-    remaining = Announcement.total - Announcement.sent - Announcement.failed - Announcement.skipped
+    remaining = (
+        Announcement.total
+        - Announcement.sent
+        - Announcement.failed
+        - Announcement.skipped
+        - Announcement.unknown
+    )
     ahead = session.execute(
         select(func.coalesce(func.sum(func.greatest(remaining, 0)), 0)).where(
             Announcement.status == AnnouncementStatus.SENDING,

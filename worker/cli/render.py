@@ -161,7 +161,18 @@ def announcement_details(info: AnnouncementInfo) -> Table:
 
 def counters_table(info: AnnouncementInfo) -> Table:
     table = Table(show_edge=False, pad_edge=False)
-    for name in ("total", "sent", "delivered", "read", "failed", "skipped", "remaining"):
+    sampled = info.estimates is not None
+    names = (
+        "total",
+        "sent",
+        "delivered (sample)" if sampled else "delivered",
+        "read (sample)" if sampled else "read",
+        "failed",
+        "skipped",
+        "unknown",
+        "remaining",
+    )
+    for name in names:
         table.add_column(name, justify="right")
     table.add_row(
         *(
@@ -173,11 +184,23 @@ def counters_table(info: AnnouncementInfo) -> Table:
                 info.read,
                 info.failed,
                 info.skipped,
+                info.unknown,
                 info.remaining,
             )
         )
     )
     return table
+
+
+def estimate_lines(info: AnnouncementInfo) -> list[str]:
+    """The delivered and read rates of a sampled announcement, marked as estimates."""
+    if info.estimates is None:
+        return []
+    return [
+        "ESTIMATES (a uniform random sample was polled; the counters above count the sample):",
+        "  " + info.estimates.describe("delivered"),
+        "  " + info.estimates.describe("read"),
+    ]
 
 
 def failures_table(failures: Iterable[Failure]) -> Table:
@@ -198,7 +221,9 @@ def progress_line(info: AnnouncementInfo, rate: float | None) -> str:
         f"{info.status.value}: {count(info.sent)}/{count(info.total)} sent, "
         f"{count(info.delivered)} delivered, {count(info.read)} read, "
         f"{count(info.failed)} failed, {count(info.skipped)} skipped"
+        + (f", {count(info.unknown)} unknown" if info.unknown else "")
         + (f", {count(rate)} msg/s" if rate is not None else "")
+        + "".join(f"; {line.strip()}" for line in estimate_lines(info)[1:])
     )
 
 
@@ -209,7 +234,7 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
     grid.add_column(width=10)
     grid.add_column(width=42)
     grid.add_column(justify="right", min_width=22)
-    bars = (
+    bars: tuple[tuple[str, int, str], ...] = (
         ("sent", info.sent, "yellow"),
         ("delivered", info.delivered, "cyan"),
         ("read", info.read, "green"),
@@ -217,6 +242,9 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
         # Not sent on purpose: unsubscribed, unreachable before sending, or cancelled.
         ("skipped", info.skipped, "magenta"),
     )
+    if info.unknown:
+        # Maybe sent, maybe not: past the provider's retry horizon (IM REST).
+        bars += (("unknown", info.unknown, "white"),)
     for label, value, colour in bars:
         bar = ProgressBar(total=total, completed=value, width=40, complete_style=colour)
         grid.add_row(
@@ -231,6 +259,9 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
     )
     if not info.planned and info.status is AnnouncementStatus.SENDING:
         line.append("   (still planning the audience)", style="italic")
+    estimates = estimate_lines(info)
+    if estimates:
+        return Group(line, grid, Text("\n".join(estimates), style="italic"))
     return Group(line, grid)
 
 
