@@ -48,10 +48,17 @@ def imrest_bot(
         return bot.id
 
 
-def add_audience(runtime: Runtime, bot_id: int, user_ids: list[int]) -> None:
-    """Recipients as IM REST ids (decimal text), inserted directly."""
+def add_audience(
+    runtime: Runtime, bot_id: int, user_ids: list[int], tagged: frozenset[int] = frozenset()
+) -> None:
+    """Recipients as IM REST ids (decimal text), inserted directly; ``tagged`` get tag ``a``."""
     rows = [
-        {"bot_id": bot_id, "user_id": str(u), "status": RecipientStatus.ACTIVE, "tags": []}
+        {
+            "bot_id": bot_id,
+            "user_id": str(u),
+            "status": RecipientStatus.ACTIVE,
+            "tags": ["a"] if u in tagged else [],
+        }
         for u in user_ids
     ]
     with runtime.db.session() as session:
@@ -59,14 +66,30 @@ def add_audience(runtime: Runtime, bot_id: int, user_ids: list[int]) -> None:
             session.execute(insert(Recipient), rows[start : start + 10_000])
 
 
-def announce(runtime: Runtime, bot_id: int, text: str = "Maintenance tonight") -> uuid.UUID:
+def announce(
+    runtime: Runtime,
+    bot_id: int,
+    text: str = "Maintenance tonight",
+    *,
+    fixed_id: uuid.UUID | None = None,
+    audience: service.Audience | None = None,
+) -> uuid.UUID:
+    """Create (and schedule) an announcement; ``fixed_id`` fixes its id, the sample's seed."""
     from models import Bot
 
     with runtime.db.session() as session:
         provider = provider_of(session.get_one(Bot, bot_id), runtime.settings)
-        announcement = service.create_announcement(
-            session, bot_id=bot_id, provider=provider, category="PLAIN_TEXT", content=text
-        )
+        with pytest.MonkeyPatch.context() as patch:
+            if fixed_id is not None:
+                patch.setattr(service.uuid, "uuid4", lambda: fixed_id)
+            announcement = service.create_announcement(
+                session,
+                bot_id=bot_id,
+                provider=provider,
+                category="PLAIN_TEXT",
+                content=text,
+                audience=audience,
+            )
         session.flush()
         return announcement.id
 
@@ -94,7 +117,9 @@ def poll_until_done(runtime: Runtime, announcement_id: uuid.UUID, timeout: float
         if polls_left(runtime, announcement_id) == 0 and runs:
             return runs
         time.sleep(0.2)
-    raise AssertionError(f"polls still due after {timeout} s: {polls_left(runtime, announcement_id)}")
+    raise AssertionError(
+        f"polls still due after {timeout} s: {polls_left(runtime, announcement_id)}"
+    )
 
 
 def polls_left(runtime: Runtime, announcement_id: uuid.UUID) -> int:

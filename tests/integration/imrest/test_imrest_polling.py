@@ -5,6 +5,7 @@ statuses back into Postgres, each request paid from Redis buckets."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,7 @@ from tests.integration.imrest.polling_support import (
     poll_until_done,
     send_all,
 )
+from worker import progress, report
 from worker.config import Settings
 from worker.db import Database
 from worker.runtime import Runtime
@@ -113,3 +115,54 @@ def test_polls_are_planned_once_and_a_row_is_never_polled_twice_at_once(
             select(func.count()).where(StatusPoll.announcement_id == announcement_id)
         ).scalar_one()
     assert total == 300
+
+
+#: A fixed announcement id: the seed of the sample, so the test's sample is always the same.
+SAMPLED_ANNOUNCEMENT = uuid.UUID("5a3e2f71-7c0b-4d39-9a7e-12ab34cd56ef")
+
+
+def test_a_50000_user_audience_is_sampled_and_the_true_read_rate_is_inside_the_interval(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    behaviour = RecipientBehaviour(
+        delivery_delay=0.3,
+        read_delay=1.0,
+        delivery_probability=0.85,
+        read_probability=0.35,
+        spread=0.5,
+    )
+    config = ImRestConfig(
+        users=50_000, seed=29, behaviour=behaviour, groups=0, foreign_groups=0, request_log_size=10
+    )
+    with ImRestSimulator(config) as sim:
+        bot_id = imrest_bot(
+            runtime,
+            sim,
+            monkeypatch,
+            quota_per_minute=120_000,
+            poll_delays="1,3,6",
+            sample_margin=0.03,
+        )
+        add_audience(runtime, bot_id, sim.user_ids)
+        announcement_id = announce(runtime, bot_id, fixed_id=SAMPLED_ANNOUNCEMENT)
+        send_all(runtime)
+        poll_until_done(runtime, announcement_id, timeout=120)
+        stats = sim.stats()
+        time.sleep(2.5)  # the last recipients' statuses settle (the truth below is eventual)
+        truth = sim.stats()["status_truth"]["eventual"]
+
+    true_read = truth["READ"] / 50_000
+    true_delivered = (truth["READ"] + truth["DELIVERED"]) / 50_000
+    with runtime.db.session() as session:
+        info = progress.get_info(session, announcement_id)
+    estimates = info.estimates
+    assert estimates is not None, "a sampled announcement shows estimates"
+    assert estimates.sampled == 1_045  # sampling.sample_size(50_000, margin=0.03)
+    assert estimates.polled == estimates.sampled and estimates.population == info.sent == 50_000
+    assert (info.read, info.delivered) == (estimates.read.successes, estimates.delivered.successes)
+    assert estimates.read.low <= true_read <= estimates.read.high, (true_read, estimates.read)
+    assert estimates.delivered.covers(true_delivered), (true_delivered, estimates.delivered)
+    assert estimates.read.high - estimates.read.low < 0.07
+    # Only the sample was polled: at most one request per delay each, none for the others.
+    assert stats["requests"]["conversation"] <= 3 * estimates.sampled
+    assert "ESTIMATE" in report.summary_notes(info)[1]
