@@ -4,6 +4,7 @@ statuses back into Postgres, each request paid from Redis buckets."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,9 +22,13 @@ from tests.integration.imrest.polling_support import (
     imrest_bot,
     make_runtime,
     poll_until_done,
+    polling_of,
+    polls_left,
     send_all,
 )
 from worker import progress, report
+from worker.broadcast import pipeline, service
+from worker.broadcast.pipeline import InlineBroker
 from worker.config import Settings
 from worker.db import Database
 from worker.runtime import Runtime
@@ -166,3 +171,62 @@ def test_a_50000_user_audience_is_sampled_and_the_true_read_rate_is_inside_the_i
     # Only the sample was polled: at most one request per delay each, none for the others.
     assert stats["requests"]["conversation"] <= 3 * estimates.sampled
     assert "ESTIMATE" in report.summary_notes(info)[1]
+
+
+def test_polling_stays_within_its_share_of_the_budget_while_sending_runs(
+    settings: Settings, clean_db: Database, redis_client: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5-second budget window (the bucket's and the simulator's), 300 requests in it, 20 % for
+    polling: 600 recipients of a first announcement want polling (far more than the share
+    allows) while a second one is sent to 12,000 (600 requests of 20 targets)."""
+    window, quota, share = 5.0, 300, 0.2
+    runtime = make_runtime(settings.model_copy(update={"quota_window_seconds": window}))
+    config = ImRestConfig(
+        users=12_000,
+        seed=5,
+        behaviour=RecipientBehaviour.fast(),
+        groups=0,
+        foreign_groups=0,
+        budget_window_seconds=window,
+        request_log_size=10,
+    )
+    try:
+        with ImRestSimulator(config) as sim:
+            bot_id = imrest_bot(
+                runtime,
+                sim,
+                monkeypatch,
+                quota_per_minute=quota,  # per window: the window is 5 s here
+                poll_delays="0.5,60,120",
+                poll_share=share,
+                batch_size=20,
+            )
+            add_audience(runtime, bot_id, sim.user_ids, tagged=frozenset(sim.user_ids[:600]))
+            first = announce(runtime, bot_id, audience=service.Audience.with_tags(["a"]))
+            send_all(runtime)
+            announce(runtime, bot_id, "Second")
+            sending = threading.Thread(target=send_all, args=(runtime,))
+            started = time.monotonic()
+            sending.start()
+            broker = InlineBroker()
+            while sending.is_alive():
+                for due_bot in pipeline.poll_tick(runtime.db, broker, polling_of(runtime)):
+                    pipeline.poll(runtime.db, runtime.bot(due_bot), runtime.buckets)
+                time.sleep(0.05)
+            sending.join()
+            elapsed = time.monotonic() - started
+            stats = sim.stats()
+    finally:
+        runtime.close()
+    peaks = stats["requests_window"]["largest_by_operation"]
+    print(
+        f"sent for {elapsed:.1f} s; peaks per {window:g} s window: {peaks}, all "
+        f"{stats['requests_window']['largest']}"
+    )
+    assert elapsed > 3 * window, "sending ran for several windows"
+    assert stats["requests_window"]["largest"] <= quota
+    assert peaks["conversation"] <= share * quota
+    # Polling used its share (it had far more to do) and sending the rest.
+    assert peaks["conversation"] >= 0.7 * share * quota
+    assert peaks["send"] >= 0.7 * (1 - share) * quota
+    assert polls_left(runtime, first) > 0
