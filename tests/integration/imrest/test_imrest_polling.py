@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from models import StatusPoll
+from models import Delivery, Recipient, StatusPoll
 from simulator.imrest import ImRestConfig, ImRestSimulator, RecipientBehaviour
 from tests.integration.imrest.polling_support import (
     add_audience,
@@ -31,6 +31,7 @@ from worker.broadcast import pipeline, service
 from worker.broadcast.pipeline import InlineBroker
 from worker.config import Settings
 from worker.db import Database
+from worker.messaging.imrest.sampling import choose_sample
 from worker.runtime import Runtime
 
 #: Delivered within 0.45 s of sending and read within 1.5 s after that, so every status is final
@@ -160,6 +161,15 @@ def test_a_50000_user_audience_is_sampled_and_the_true_read_rate_is_inside_the_i
     true_delivered = (truth["READ"] + truth["DELIVERED"]) / 50_000
     with runtime.db.session() as session:
         info = progress.get_info(session, announcement_id)
+        sampled_users = session.execute(
+            select(Recipient.user_id)
+            .join(Delivery, Delivery.recipient_id == Recipient.id)
+            .join(StatusPoll, StatusPoll.delivery_id == Delivery.id)
+            .where(StatusPoll.announcement_id == announcement_id)
+        ).scalars()
+        sampled_ids = sorted(int(u) for u in sampled_users)
+    # Postgres picked the sample ``sampling.choose_sample`` picks: the smallest keys.
+    assert sampled_ids == choose_sample(sim.user_ids, 1_045, str(SAMPLED_ANNOUNCEMENT))
     estimates = info.estimates
     assert estimates is not None, "a sampled announcement shows estimates"
     assert estimates.sampled == 1_045  # sampling.sample_size(50_000, margin=0.03)
