@@ -33,11 +33,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
-
 from bench.harness.engines import BenchEngines
+from bench.harness.imrest_polls import add_imrest_audience, poll_until_done
 from bench.harness.results import RESULTS, machine
-from models import Bot, Recipient, RecipientStatus, StatusPoll
+from models import Bot
 from simulator.imrest import ImRestConfig, ImRestSimulator, RecipientBehaviour
 from worker import progress
 from worker.bots import add_bot, provider_of
@@ -106,7 +105,7 @@ def run_once(engines: BenchEngines, seed: int, users: int, *, margin: float) -> 
                 runtime.db, InlineBroker(), runtime.pipeline_config, runtime.sender
             )
             last_sent = time.monotonic()
-            _poll_until_done(runtime, announcement_id, timeout=SCHEDULE[-1] * 3 + 120)
+            poll_until_done(runtime, announcement_id, timeout=SCHEDULE[-1] * 3 + 120)
             # Unsampled recipients of the last batches may still be changing: the truth is
             # final once the longest delivery and read delays have passed since the last send.
             settled_at = last_sent + (DELIVERY_DELAY + READ_DELAY) * (1 + SPREAD)
@@ -168,50 +167,18 @@ def _announce(runtime: Runtime, sim: ImRestSimulator, margin: float) -> uuid.UUI
                 "sample_margin": margin,
             },
         )
-        rows = [
-            {"bot_id": bot.id, "user_id": str(u), "status": RecipientStatus.ACTIVE, "tags": []}
-            for u in sim.user_ids
-        ]
-        for start in range(0, len(rows), 10_000):
-            session.execute(insert(Recipient), rows[start : start + 10_000])
+        bot_id = bot.id
+    add_imrest_audience(runtime, bot_id, sim.user_ids)
+    with runtime.db.session() as session:
         announcement = service.create_announcement(
             session,
-            bot_id=bot.id,
-            provider=provider_of(session.get_one(Bot, bot.id), runtime.settings),
+            bot_id=bot_id,
+            provider=provider_of(session.get_one(Bot, bot_id), runtime.settings),
             category="PLAIN_TEXT",
             content="Maintenance tonight 22:00-23:00 UTC",
         )
         session.flush()
         return announcement.id
-
-
-def _poll_until_done(runtime: Runtime, announcement_id: uuid.UUID, timeout: float) -> None:
-    """Beat's poll tick and the bots' poll tasks, run here until no poll of it is left."""
-    broker = InlineBroker()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        polling = {
-            bot_id: bot.provider.status_polling
-            for bot_id, bot in runtime.polling_bots().items()
-            if bot.provider.status_polling is not None
-        }
-        for bot_id in pipeline.poll_tick(runtime.db, broker, polling):
-            pipeline.poll(runtime.db, runtime.bot(bot_id), runtime.buckets)
-        broker.take_polls()
-        with runtime.db.session() as session:
-            left = session.execute(
-                select(func.count()).where(
-                    StatusPoll.announcement_id == announcement_id,
-                    StatusPoll.next_poll_at.is_not(None) | StatusPoll.status.is_(None),
-                )
-            ).scalar_one()
-            planned = session.execute(
-                select(func.count()).where(StatusPoll.announcement_id == announcement_id)
-            ).scalar_one()
-        if planned and not left:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"polls still due after {timeout:g} s")
 
 
 def main(argv: list[str] | None = None) -> None:

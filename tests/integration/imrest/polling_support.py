@@ -4,14 +4,19 @@ HTTP on loopback)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from models import Announcement, Delivery, Recipient, RecipientStatus, StatusPoll
+from bench.harness.imrest_polls import (
+    add_imrest_audience,
+    poll_until_done,
+    polling_of,
+    polls_left,
+)
+from models import Announcement, Delivery
 from simulator.imrest import ImRestSimulator
 from worker.bots import add_bot, provider_of
 from worker.broadcast import pipeline, polls, service
@@ -48,24 +53,6 @@ def imrest_bot(
         return bot.id
 
 
-def add_audience(
-    runtime: Runtime, bot_id: int, user_ids: list[int], tagged: frozenset[int] = frozenset()
-) -> None:
-    """Recipients as IM REST ids (decimal text), inserted directly; ``tagged`` get tag ``a``."""
-    rows = [
-        {
-            "bot_id": bot_id,
-            "user_id": str(u),
-            "status": RecipientStatus.ACTIVE,
-            "tags": ["a"] if u in tagged else [],
-        }
-        for u in user_ids
-    ]
-    with runtime.db.session() as session:
-        for start in range(0, len(rows), 10_000):
-            session.execute(insert(Recipient), rows[start : start + 10_000])
-
-
 def announce(
     runtime: Runtime,
     bot_id: int,
@@ -99,40 +86,6 @@ def send_all(runtime: Runtime) -> None:
     pipeline.run_until_idle(runtime.db, InlineBroker(), runtime.pipeline_config, runtime.sender)
 
 
-def polling_of(runtime: Runtime) -> dict[int, Any]:
-    return {b: bot.provider.status_polling for b, bot in runtime.polling_bots().items()}
-
-
-def poll_until_done(runtime: Runtime, announcement_id: uuid.UUID, timeout: float) -> int:
-    """Run the poll tick and the bot's polls (as beat and the tasks do) until no row of the
-    announcement is left to poll; returns the poll runs made."""
-    broker = InlineBroker()
-    deadline = time.monotonic() + timeout
-    runs = 0
-    while time.monotonic() < deadline:
-        for bot_id in pipeline.poll_tick(runtime.db, broker, polling_of(runtime)):
-            pipeline.poll(runtime.db, runtime.bot(bot_id), runtime.buckets)
-            runs += 1
-        broker.take_polls()
-        if polls_left(runtime, announcement_id) == 0 and runs:
-            return runs
-        time.sleep(0.2)
-    raise AssertionError(
-        f"polls still due after {timeout} s: {polls_left(runtime, announcement_id)}"
-    )
-
-
-def polls_left(runtime: Runtime, announcement_id: uuid.UUID) -> int:
-    with runtime.db.session() as session:
-        rows = session.execute(
-            select(func.count()).where(
-                StatusPoll.announcement_id == announcement_id,
-                (StatusPoll.next_poll_at.is_not(None)) | (StatusPoll.status.is_(None)),
-            )
-        ).scalar_one()
-    return int(rows)
-
-
 def counters(runtime: Runtime, announcement_id: uuid.UUID) -> Announcement:
     with runtime.db.session() as session:
         announcement = session.get_one(Announcement, announcement_id)
@@ -154,4 +107,4 @@ def make_runtime(settings: Settings) -> Runtime:
     return Runtime(settings)
 
 
-__all__ = ["polls"]
+__all__ = ["add_imrest_audience", "poll_until_done", "polling_of", "polls", "polls_left"]

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from models import Delivery, Recipient, StatusPoll
 from simulator.imrest import ImRestConfig, ImRestSimulator, RecipientBehaviour
 from tests.integration.imrest.polling_support import (
-    add_audience,
+    add_imrest_audience,
     announce,
     counters,
     delivery_states,
@@ -54,7 +54,7 @@ def test_a_2000_user_audience_is_polled_in_full_and_matches_the_simulator(
     config = ImRestConfig(users=2000, seed=11, behaviour=BEHAVIOUR, groups=0, foreign_groups=0)
     with ImRestSimulator(config) as sim:
         bot_id = imrest_bot(runtime, sim, monkeypatch, quota_per_minute=60_000, poll_delays="1,3,6")
-        add_audience(runtime, bot_id, sim.user_ids)
+        add_imrest_audience(runtime, bot_id, sim.user_ids)
         announcement_id = announce(runtime, bot_id)
         send_all(runtime)
         poll_until_done(runtime, announcement_id, timeout=90)
@@ -98,7 +98,7 @@ def test_polls_are_planned_once_and_a_row_is_never_polled_twice_at_once(
     config = ImRestConfig(users=300, seed=3, behaviour=RecipientBehaviour.fast())
     with ImRestSimulator(config) as sim:
         bot_id = imrest_bot(runtime, sim, monkeypatch, quota_per_minute=60_000, poll_delays="1,3")
-        add_audience(runtime, bot_id, sim.user_ids)
+        add_imrest_audience(runtime, bot_id, sim.user_ids)
         announcement_id = announce(runtime, bot_id)
         send_all(runtime)
         polling = {bot_id: runtime.bot(bot_id).provider.status_polling}
@@ -149,7 +149,7 @@ def test_a_50000_user_audience_is_sampled_and_the_true_read_rate_is_inside_the_i
             poll_delays="1,3,6",
             sample_margin=0.03,
         )
-        add_audience(runtime, bot_id, sim.user_ids)
+        add_imrest_audience(runtime, bot_id, sim.user_ids)
         announcement_id = announce(runtime, bot_id, fixed_id=SAMPLED_ANNOUNCEMENT)
         send_all(runtime)
         poll_until_done(runtime, announcement_id, timeout=120)
@@ -211,7 +211,7 @@ def test_polling_stays_within_its_share_of_the_budget_while_sending_runs(
                 poll_share=share,
                 batch_size=20,
             )
-            add_audience(runtime, bot_id, sim.user_ids, tagged=frozenset(sim.user_ids[:600]))
+            add_imrest_audience(runtime, bot_id, sim.user_ids, tagged=frozenset(sim.user_ids[:600]))
             first = announce(runtime, bot_id, audience=service.Audience.with_tags(["a"]))
             send_all(runtime)
             announce(runtime, bot_id, "Second")
