@@ -104,7 +104,8 @@ class Runtime:
             return self._bots.setdefault(bot_id, built)
 
     def polling_bots(self) -> dict[int, BotRuntime]:
-        """The enabled bots whose statuses are polled (IM REST), built on first use."""
+        """The enabled bots whose statuses are polled (IM REST), built on first use; a halted
+        bot (a licence error, say) is not polled until it is resumed."""
         from sqlalchemy import select
 
         from models import Bot, BotProvider
@@ -113,7 +114,9 @@ class Runtime:
             ids = (
                 session.execute(
                     select(Bot.id).where(
-                        Bot.disabled_at.is_(None), Bot.provider == BotProvider.IMREST
+                        Bot.disabled_at.is_(None),
+                        Bot.halted_reason.is_(None),
+                        Bot.provider == BotProvider.IMREST,
                     )
                 )
                 .scalars()

@@ -55,19 +55,21 @@ UNSENT = "UNSENT"
 #: A recipient the provider refuses to show (no such user): polled no more.
 UNPOLLABLE = "UNPOLLABLE"
 
-# Announcements of polling bots whose audience is planned and that have no poll rows yet.
+# Announcements of polling bots whose audience is planned, that have deliveries and no poll rows
+# yet (each test an index lookup). One that ended days ago without rows (sent before polling
+# existed, or while no poll tick ran) is not polled any more.
 _TO_PLAN = text(
     """
-    SELECT a.id, a.bot_id, count(d.id) AS audience
-    FROM announcements a
-    JOIN bots b ON b.id = a.bot_id
-    JOIN deliveries d ON d.announcement_id = a.id
-    WHERE b.id = ANY(:bots) AND a.recall_of IS NULL
+    SELECT a.id, a.bot_id FROM announcements a
+    WHERE a.bot_id = ANY(:bots) AND a.recall_of IS NULL
       AND (a.planned OR a.status IN ('completed', 'cancelled', 'failed'))
+      AND (a.completed_at IS NULL OR a.completed_at > now() - interval '2 days')
       AND NOT EXISTS (SELECT 1 FROM status_polls sp WHERE sp.announcement_id = a.id)
-    GROUP BY a.id, a.bot_id
+      AND EXISTS (SELECT 1 FROM deliveries d WHERE d.announcement_id = a.id)
     """
 ).bindparams(bindparam("bots", type_=ARRAY(BigInteger)))
+
+_AUDIENCE = text("SELECT count(*) FROM deliveries WHERE announcement_id = :announcement")
 
 # The sample key of ``worker.messaging.imrest.sampling.sample_key``, in SQL.
 _SAMPLE = text(
@@ -185,8 +187,9 @@ def plan_polls(session: Session, polling: dict[int, StatusPolling]) -> int:
     if not polling:
         return 0
     planned = 0
-    for announcement_id, bot_id, audience in session.execute(_TO_PLAN, {"bots": list(polling)}):
+    for announcement_id, bot_id in session.execute(_TO_PLAN, {"bots": list(polling)}).all():
         provider = polling[bot_id]
+        audience = session.execute(_AUDIENCE, {"announcement": announcement_id}).scalar_one()
         size = provider.sample_size(int(audience))
         session.execute(
             _SAMPLE,
