@@ -257,6 +257,12 @@ def poll_bot(
     if polling is None or bot.poll_share is None:
         return run
     specs = [bot.quota, bot.poll_share]
+    # The first page's token is taken before claiming: with none, nothing is claimed (rather
+    # than claimed and released). A bucket Redis does not hold yet starts on a take, not a peek.
+    prepaid = [buckets.attempt(specs, 1).taken]
+    if not prepaid[0]:
+        run.stopped = "tokens"
+        return run
     with db.session() as session:
         due = claim(session, bot.id, limit)
     run.claimed = len(due)
@@ -264,6 +270,8 @@ def poll_bot(
         return run
 
     def take_page() -> bool:
+        if prepaid:
+            return prepaid.pop()
         return buckets.attempt(specs, 1).taken
 
     results: list[tuple[Due, PolledStatus, float]] = []
