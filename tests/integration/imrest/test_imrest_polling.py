@@ -29,9 +29,12 @@ from tests.integration.imrest.polling_support import (
 from worker import progress, report
 from worker.broadcast import pipeline, service
 from worker.broadcast.pipeline import InlineBroker
+from worker.cli import render
 from worker.config import Settings
 from worker.db import Database
 from worker.messaging.imrest.sampling import choose_sample
+from worker.metrics import BlazecastCollector
+from worker.ratelimit import quota_spec
 from worker.runtime import Runtime
 
 #: Delivered within 0.45 s of sending and read within 1.5 s after that, so every status is final
@@ -180,7 +183,27 @@ def test_a_50000_user_audience_is_sampled_and_the_true_read_rate_is_inside_the_i
     assert estimates.read.high - estimates.read.low < 0.07
     # Only the sample was polled: at most one request per delay each, none for the others.
     assert stats["requests"]["conversation"] <= 3 * estimates.sampled
-    assert "ESTIMATE" in report.summary_notes(info)[1]
+    # Shown as estimates wherever the counters are: show/status, the report, the metrics.
+    shown = render.estimate_lines(info)
+    assert shown[0].startswith("ESTIMATES") and "95 % CI" in shown[2] and "1,045 polled" in shown[2]
+    assert (
+        "ESTIMATE" in report.summary_notes(info)[2]
+        and "read (sample)" in report.summary_notes(info)[0]
+    )
+    assert info.to_json()["estimates"]["estimate"] is True
+    collector = BlazecastCollector(
+        runtime.db, runtime.redis, lambda b, q: quota_spec(str(b), q or 2), 100
+    )
+    samples = {
+        (s.name, s.labels.get("rate"), s.labels.get("bound"), s.labels.get("part")): s.value
+        for family in collector.collect()
+        for s in family.samples
+        if s.labels.get("announcement") == str(announcement_id)
+    }
+    name = "blazecast_announcement_rate_estimate"
+    assert samples[(name, "read", "low", None)] == pytest.approx(estimates.read.low)
+    assert samples[(name, "read", "high", None)] == pytest.approx(estimates.read.high)
+    assert samples[("blazecast_announcement_sample", None, None, "polled")] == 1_045
 
 
 def test_polling_stays_within_its_share_of_the_budget_while_sending_runs(
