@@ -114,7 +114,11 @@ def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
     table.add_column("category")
     table.add_column("status")
     table.add_column("scheduled", no_wrap=True)
-    for name in ("total", "sent", "delivered", "read", "failed"):
+    # ``unknown`` (IM REST fates past the retry horizon) only when some announcement has any.
+    unknown = any(info.unknown for info in infos)
+    for name in ("total", "sent", "delivered", "read", "failed") + (
+        ("unknown",) if unknown else ()
+    ):
         table.add_column(name, justify="right")
     for info in infos:
         table.add_row(
@@ -126,10 +130,14 @@ def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
             when(info.scheduled_at),
             count(info.total),
             count(info.sent),
-            count(info.delivered),
-            count(info.read),
+            # Counts of the polled sample, not of the audience: marked, the rates are in `show`.
+            count(info.delivered) + ("*" if info.estimates else ""),
+            count(info.read) + ("*" if info.estimates else ""),
             count(info.failed),
+            *((count(info.unknown),) if unknown else ()),
         )
+    if any(info.estimates for info in infos):
+        table.caption = "* of the polled sample only: `announce show` gives the estimated rates"
     return table
 
 
