@@ -33,7 +33,9 @@ START_TARGET_P95 = 2.0
 PAUSE_TARGET = 1.0
 
 
-def start_latencies(stack: BenchStack, user_ids: list[str], samples: int, spacing: float) -> list[float]:
+def start_latencies(
+    stack: BenchStack, user_ids: list[str], samples: int, spacing: float
+) -> list[float]:
     """Schedule one-batch announcements ``spacing`` seconds apart; their start latencies.
 
     Due announcements are started by the beat tick, once a second: how long one waits depends on
@@ -114,7 +116,9 @@ def main() -> None:
         seen = stack.sim.stats()
         done = stack.announcement(broadcast)
 
-    sent_once = seen["visible_messages"] - before == args.recipients and done.sent == args.recipients
+    sent_once = (
+        seen["visible_messages"] - before == args.recipients and done.sent == args.recipients
+    )
     p95 = percentile(starts, 0.95)
     figures: dict[str, Any] = {
         "start_samples": len(starts),

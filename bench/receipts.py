@@ -49,7 +49,9 @@ def _record(database_url: str, redis_url: str, consumer: str) -> int:
     database, client = Database(database_url), make_redis(redis_url)
     try:
         stream = receipt_journal.stream_key(BOT)
-        return receipt_journal.record(client, database, stream, consumer, budget_seconds=600).receipts
+        return receipt_journal.record(
+            client, database, stream, consumer, budget_seconds=600
+        ).receipts
     finally:
         database.dispose()
         client.close()

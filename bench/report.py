@@ -18,6 +18,7 @@ from bench.report_imrest import (
     capacity_imrest_section,
     faults_imrest_section,
     quota_imrest_section,
+    sampling_section,
 )
 
 README = BENCH.parent / "README.md"
@@ -36,7 +37,9 @@ def met(flag: object) -> str:
 def load_note(result: dict[str, Any]) -> str:
     before = result.get("machine_before", {}).get("loadavg", ["?"])[0]
     after = result.get("machine_after", {}).get("loadavg", ["?"])[0]
-    return f"load average {before} → {after} on {result.get('machine_before', {}).get('cpus')} cores"
+    return (
+        f"load average {before} → {after} on {result.get('machine_before', {}).get('cpus')} cores"
+    )
 
 
 def quota_section(r: dict[str, Any]) -> list[str]:
@@ -135,7 +138,7 @@ def capacity_section(r: dict[str, Any]) -> list[str]:
     if base:
         lines += [
             f"**Against one Celery task per message** (`bench/baseline/`, `rate_limit="
-            f"\"{base['rate_limit']}\"`, {base['concurrency']} worker processes, one `POST /messages` "
+            f'"{base["rate_limit"]}"`, {base["concurrency"]} worker processes, one `POST /messages` '
             f"and one `INSERT` per message), same run, same audience: {base['sent_recorded_per_second']:,} "
             f"msg/s recorded against blazecast's {b['sent_recorded_per_second']:,}: blazecast is "
             f"**{f['ratio_sent_recorded_blazecast_to_baseline']}×** faster and costs "
@@ -273,16 +276,24 @@ def faults_section(r: dict[str, Any]) -> list[str]:
     ]
     for row in rows:
         if row.get("seconds_to_complete") is None:
-            lines.append(f"| {row['scenario']} | **did not finish** | | | | {row['problems'][0][:300]} |")
+            lines.append(
+                f"| {row['scenario']} | **did not finish** | | | | {row['problems'][0][:300]} |"
+            )
             continue
         lost = row["lost_receipts"]
         notes = []
         if any(lost.values()):
-            notes.append(f"receipts not recorded: {lost['delivered']} DELIVERED, {lost['read']} READ")
+            notes.append(
+                f"receipts not recorded: {lost['delivered']} DELIVERED, {lost['read']} READ"
+            )
         if row["faults_injected"]:
-            notes.append("injected " + ", ".join(f"{k} {v}" for k, v in row["faults_injected"].items()))
+            notes.append(
+                "injected " + ", ".join(f"{k} {v}" for k, v in row["faults_injected"].items())
+            )
         if row["blocked"]:
-            notes.append(f"{row['blocked']} blocked users failed, {row['errors_sent'].get('403', 0)} 403s")
+            notes.append(
+                f"{row['blocked']} blocked users failed, {row['errors_sent'].get('403', 0)} 403s"
+            )
         events = [e.split(" ", 1)[1] for e in row["events"]]
         restarts = [e for e in events if "supervisor restarted" in e]
         injected = [e for e in events if e not in restarts]
@@ -365,6 +376,7 @@ def render() -> str:
         ("faults", faults_section),
         ("quota_imrest", lambda r: quota_imrest_section(r, load_note(r), met)),
         ("capacity_imrest", lambda r: capacity_imrest_section(r, load_note(r))),
+        ("imrest_sampling", lambda r: sampling_section(r, load_note)),
         ("faults_imrest", lambda r: faults_imrest_section(r, load_note(r))),
     ):
         result = load(name)

@@ -48,11 +48,18 @@ def b64url(data: bytes) -> str:
 def websocket_token(keystore: dict[str, str]) -> str:
     now = int(time.time())
     claims = {
-        "uid": keystore["app_id"], "sid": keystore["session_id"], "iat": now, "exp": now + 3600,
-        "jti": str(uuid.uuid4()), "sig": hashlib.sha256(b"GET/").hexdigest(), "scp": "FULL",
+        "uid": keystore["app_id"],
+        "sid": keystore["session_id"],
+        "iat": now,
+        "exp": now + 3600,
+        "jti": str(uuid.uuid4()),
+        "sig": hashlib.sha256(b"GET/").hexdigest(),
+        "scp": "FULL",
     }
     signed = b64url(b'{"alg":"EdDSA","typ":"JWT"}') + "." + b64url(json.dumps(claims).encode())
-    key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(keystore["session_private_key"]))
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        bytes.fromhex(keystore["session_private_key"])
+    )
     return f"{signed}.{b64url(key.sign(signed.encode()))}"
 
 
@@ -66,10 +73,29 @@ def conversation_id(a: str, b: str) -> str:
 
 def start_simulator(workdir: Path, users: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     command = [
-        sys.executable, "-m", "simulator", "--port", "0", "--users", str(users),
-        "--users-out", str(workdir / "users.csv"), "--keystore-out", str(workdir / "keystore.json"),
-        "--quota-per-minute", "100000000", "--read-probability", "1", "--never-read-fraction", "0",
-        "--blocked-fraction", "0", "--delivery-median", "0.3", "--read-median", "1.0",
+        sys.executable,
+        "-m",
+        "simulator",
+        "--port",
+        "0",
+        "--users",
+        str(users),
+        "--users-out",
+        str(workdir / "users.csv"),
+        "--keystore-out",
+        str(workdir / "keystore.json"),
+        "--quota-per-minute",
+        "100000000",
+        "--read-probability",
+        "1",
+        "--never-read-fraction",
+        "0",
+        "--blocked-fraction",
+        "0",
+        "--delivery-median",
+        "0.3",
+        "--read-median",
+        "1.0",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     printed: dict[str, str] = {}
@@ -90,7 +116,11 @@ class Listener:
         self.read_ids: set[str] = set()
 
     async def run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        await ws.send_bytes(gzip.compress(json.dumps({"id": str(uuid.uuid4()), "action": "LIST_PENDING_MESSAGES"}).encode()))
+        await ws.send_bytes(
+            gzip.compress(
+                json.dumps({"id": str(uuid.uuid4()), "action": "LIST_PENDING_MESSAGES"}).encode()
+            )
+        )
         async for message in ws:
             if message.type != aiohttp.WSMsgType.BINARY:
                 break
@@ -124,12 +154,21 @@ class Sender:
             self._next_user += 1
             message_id = str(uuid.uuid4())
             self.message_ids.append(message_id)
-            messages.append({
-                "conversation_id": self.conversations[user], "recipient_id": user, "message_id": message_id,
-                "category": "PLAIN_TEXT", "data_base64": b64url(f"Announcement for {user}".encode()),
-            })
+            messages.append(
+                {
+                    "conversation_id": self.conversations[user],
+                    "recipient_id": user,
+                    "message_id": message_id,
+                    "category": "PLAIN_TEXT",
+                    "data_base64": b64url(f"Announcement for {user}".encode()),
+                }
+            )
         request_id = str(uuid.uuid4())
-        envelope = {"id": request_id, "action": "CREATE_PLAIN_MESSAGES", "params": {"messages": messages}}
+        envelope = {
+            "id": request_id,
+            "action": "CREATE_PLAIN_MESSAGES",
+            "params": {"messages": messages},
+        }
         return request_id, gzip.compress(json.dumps(envelope).encode(), compresslevel=3)
 
     async def read_replies(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -146,7 +185,9 @@ class Sender:
                 self.errors[code] = self.errors.get(code, 0) + 1
             self.window.release()
 
-    async def send(self, ws: aiohttp.ClientWebSocketResponse, rate: float, duration: float) -> float:
+    async def send(
+        self, ws: aiohttp.ClientWebSocketResponse, rate: float, duration: float
+    ) -> float:
         started = time.perf_counter()
         batches = 0
         while (elapsed := time.perf_counter() - started) < duration:
@@ -171,20 +212,28 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
 
 
-async def drive(printed: dict[str, str], keystore: dict[str, str], users: list[str], args: argparse.Namespace) -> dict[str, Any]:
+async def drive(
+    printed: dict[str, str], keystore: dict[str, str], users: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {websocket_token(keystore)}"}
     sender = Sender(keystore["app_id"], users, args.window)
     listener = Listener()
     async with aiohttp.ClientSession() as session:
-        listen_ws = await session.ws_connect(printed["Blaze"], headers=headers, protocols=("Mixin-Blaze-1",), max_msg_size=0)
-        send_ws = await session.ws_connect(printed["Blaze"], headers=headers, protocols=("Mixin-Blaze-1",), max_msg_size=0)
+        listen_ws = await session.ws_connect(
+            printed["Blaze"], headers=headers, protocols=("Mixin-Blaze-1",), max_msg_size=0
+        )
+        send_ws = await session.ws_connect(
+            printed["Blaze"], headers=headers, protocols=("Mixin-Blaze-1",), max_msg_size=0
+        )
         listening = asyncio.create_task(listener.run(listen_ws))
         replies = asyncio.create_task(sender.read_replies(send_ws))
         await asyncio.sleep(0.3)
         elapsed = await sender.send(send_ws, args.rate, args.duration)
         # Give the last receipts (READ lags delivery by ~1 s, capped at 120 s) a moment to land.
         drain_deadline = time.perf_counter() + args.drain
-        while time.perf_counter() < drain_deadline and len(listener.read_ids) < sender.sent_messages:
+        while (
+            time.perf_counter() < drain_deadline and len(listener.read_ids) < sender.sent_messages
+        ):
             await asyncio.sleep(0.1)
         async with session.get(printed["HTTP API"] + "/_sim/stats") as response:
             stats = await response.json()
@@ -210,18 +259,26 @@ async def drive(printed: dict[str, str], keystore: dict[str, str], users: list[s
         "receipts_sent_by_simulator": stats["receipts_sent"],
         "receipts_dropped": stats["receipts_dropped"],
         "messages_read": len(listener.read_ids),
-        "receipt_frames_per_second": round(sum(listener.receipts.values()) / (elapsed + args.drain), 1),
+        "receipt_frames_per_second": round(
+            sum(listener.receipts.values()) / (elapsed + args.drain), 1
+        ),
         "accepted_per_second": [n for _, n in stats["accepted_per_second"]],
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="messages/s to offer (0 = unpaced)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE, help="messages/s to offer (0 = unpaced)"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending")
     parser.add_argument("--window", type=int, default=8, help="batches awaiting a reply at most")
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--drain", type=float, default=8.0, help="seconds to wait for the last receipts")
+    parser.add_argument(
+        "--drain", type=float, default=8.0, help="seconds to wait for the last receipts"
+    )
     args = parser.parse_args()
 
     # Other work on the machine competes for the two cores; the figures record how much.
@@ -241,7 +298,9 @@ def main() -> None:
             process.communicate(timeout=30)
     busy = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     results["simulator_cpu_s"] = round(busy, 2)
-    results["simulator_cpu_percent_of_one_core"] = round(100 * busy / (results["duration_s"] + args.drain), 1)
+    results["simulator_cpu_percent_of_one_core"] = round(
+        100 * busy / (results["duration_s"] + args.drain), 1
+    )
     results["machine"] = {
         "cpus": psutil.cpu_count(),
         "python": sys.version.split()[0],

@@ -30,7 +30,8 @@ class StatusPoll(Base):
     # NULL once polling is over (READ seen, or past the schedule's last poll).
     next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     polls: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
-    # What the last poll saw: UNREAD, DELIVERED, READ, or MISSING (no marked message found).
+    # What the last poll saw: UNREAD, DELIVERED, READ, or MISSING (no marked message found);
+    # UNSENT (the delivery was never sent) and UNPOLLABLE (the provider refused) end polling.
     status: Mapped[str | None] = mapped_column(String(16))
     # The provider's id of the message, once a poll found it (a recall needs it).
     msg_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -42,5 +43,11 @@ class StatusPoll(Base):
             "bot_id",
             "next_poll_at",
             postgresql_where=text("next_poll_at IS NOT NULL"),
+        ),
+        # Rows whose delivery is not sent yet: the poll tick makes them due (migration 0007).
+        Index(
+            "ix_status_polls_waiting",
+            "bot_id",
+            postgresql_where=text("status IS NULL AND next_poll_at IS NULL"),
         ),
     )

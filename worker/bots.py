@@ -31,7 +31,7 @@ from worker.messaging.mixin.ids import canonical_uuid
 from worker.messaging.mixin.keystore import Keystore, load_keystore, parse_keystore
 from worker.messaging.mixin.provider import TRANSPORT_KINDS, MixinProvider
 from worker.messaging.provider import Provider
-from worker.ratelimit import BucketSpec, quota_spec
+from worker.ratelimit import BucketSpec, poll_share_spec, quota_spec
 from worker.timezones import shown
 
 ACTIVE_STATUSES = (
@@ -184,6 +184,21 @@ def quota_of(
         str(bot_id),
         quota_per_minute or settings.quota_per_minute,
         batch_size=1 if counts_requests else settings.batch_size,
+        delta_seconds=settings.quota_delta_seconds,
+        window_seconds=settings.quota_window_seconds,
+    )
+
+
+def poll_share_of(provider: Provider, bot: BotAccess, settings: Settings) -> BucketSpec | None:
+    """The bucket of the share of the bot's budget its status polling may use; None when the
+    provider pushes its receipts."""
+    polling = provider.status_polling
+    if polling is None:
+        return None
+    return poll_share_spec(
+        str(bot.id),
+        bot.quota_per_minute or settings.quota_per_minute,
+        polling.poll_share,
         delta_seconds=settings.quota_delta_seconds,
         window_seconds=settings.quota_window_seconds,
     )

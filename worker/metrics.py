@@ -9,7 +9,9 @@ hash, which the exporter reads.
 
 | metric | type | meaning |
 | --- | --- | --- |
-| ``blazecast_announcement_messages{announcement,bot,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped of open (and lately finished) announcements |
+| ``blazecast_announcement_messages{announcement,bot,title,status,outcome}`` | gauge | total, sent, delivered, read, failed, skipped, unknown of open (and lately finished) announcements |
+| ``blazecast_announcement_rate_estimate{announcement,bot,rate,bound}`` | gauge | ESTIMATES for sampled (IM REST) announcements: the delivered / read rate (``bound`` = estimate, low, high of the 95 % interval) |
+| ``blazecast_announcement_sample{announcement,bot,part}`` | gauge | their sample: ``sampled`` recipients, ``polled`` of them |
 | ``blazecast_announcements{status}`` | gauge | announcements per status |
 | ``blazecast_batches{state}`` | gauge | open batches: pending, queued, leased, retry |
 | ``blazecast_batch_retries_total`` | counter | send attempts beyond each batch's first (after provider errors) |
@@ -34,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 
@@ -44,10 +47,19 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from models import OPEN_BATCH_STATES, Announcement, AnnouncementStatus, Batch, BatchState, Bot
+from models import (
+    OPEN_BATCH_STATES,
+    Announcement,
+    AnnouncementStatus,
+    Batch,
+    BatchState,
+    Bot,
+    BotProvider,
+)
 from worker import liveness
 from worker.broadcast.sender import AUTO_PAUSED
 from worker.db import Database
+from worker.estimates import StatusEstimates, status_estimates
 from worker.messaging import errors
 from worker.messaging.transport import OutgoingMessage, Transport
 from worker.queues import ALL_QUEUES
@@ -211,6 +223,12 @@ class BlazecastCollector(Collector):
                     )
                 ).where(Batch.state == BatchState.QUEUED)
             ).scalar_one()
+            estimates = {
+                a.id: found
+                for a in shown
+                if a.bot.provider == BotProvider.IMREST and a.recall_of is None
+                if (found := status_estimates(session, a.id, sent=a.sent, total=a.total))
+            }
             auto_paused = session.execute(
                 select(func.count()).where(
                     Announcement.status == AnnouncementStatus.PAUSED,
@@ -224,10 +242,11 @@ class BlazecastCollector(Collector):
             labels=["announcement", "bot", "title", "status", "outcome"],
         )
         for a in shown:
-            for outcome in ("total", "sent", "delivered", "read", "failed", "skipped"):
+            for outcome in ("total", "sent", "delivered", "read", "failed", "skipped", "unknown"):
                 labels = [str(a.id), names.get(a.bot_id, ""), a.title[:60], a.status.value, outcome]
                 messages.add_metric(labels, getattr(a, outcome))
         yield messages
+        yield from _estimate_metrics(estimates, names, {a.id: a.bot_id for a in shown})
         statuses = GaugeMetricFamily(
             "blazecast_announcements", "Announcements by status", labels=["status"]
         )
@@ -350,3 +369,32 @@ def registry_for(collector: BlazecastCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return registry
+
+
+def _estimate_metrics(
+    estimates: dict[uuid.UUID, StatusEstimates], names: dict[int, str], bots: dict[uuid.UUID, int]
+) -> Iterator[Metric]:
+    """Rates of sampled announcements: estimates with their 95 % interval, and the sample."""
+    rates = GaugeMetricFamily(
+        "blazecast_announcement_rate_estimate",
+        "ESTIMATE from a polled uniform sample: delivered / read rate and its 95 % interval",
+        labels=["announcement", "bot", "rate", "bound"],
+    )
+    sample = GaugeMetricFamily(
+        "blazecast_announcement_sample",
+        "Recipients in the polled sample of a sampled announcement, and polled of them",
+        labels=["announcement", "bot", "part"],
+    )
+    for announcement_id, found in estimates.items():
+        bot = names.get(bots[announcement_id], "")
+        for what, estimate in (("delivered", found.delivered), ("read", found.read)):
+            for bound, value in (
+                ("estimate", estimate.rate),
+                ("low", estimate.low),
+                ("high", estimate.high),
+            ):
+                rates.add_metric([str(announcement_id), bot, what, bound], value)
+        sample.add_metric([str(announcement_id), bot, "sampled"], found.sampled)
+        sample.add_metric([str(announcement_id), bot, "polled"], found.polled)
+    yield rates
+    yield sample

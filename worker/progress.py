@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from models import (
     Announcement,
@@ -21,6 +21,7 @@ from models import (
     AudienceKind,
     Batch,
     BatchState,
+    BotProvider,
     Delivery,
     DeliveryState,
     Recipient,
@@ -30,6 +31,7 @@ from models.announcements import TERMINAL
 from worker.broadcast.planner import audience_clause
 from worker.broadcast.state import AnnouncementNotFound
 from worker.config import Settings
+from worker.estimates import StatusEstimates, status_estimates
 from worker.ratelimit import cap_spec, quota_spec
 from worker.timezones import shown
 
@@ -63,13 +65,17 @@ class AnnouncementInfo:
     read: int
     failed: int
     skipped: int
-    #: Recipients whose fate nobody can tell (a provider's request lost past its retry horizon).
+    # Recipients whose fate is unknown: the provider may or may not have executed the request,
+    # and it could no longer be retried safely (IM REST past its retry horizon). Never "sent".
     unknown: int
     created_at: datetime
     scheduled_at: datetime | None
     started_at: datetime | None
     first_sent_at: datetime | None
     completed_at: datetime | None
+    # Delivered and read rates estimated from a polled sample (IM REST audiences above the
+    # bot's sampling threshold): ``delivered`` and ``read`` then count the sample only.
+    estimates: StatusEstimates | None = None
 
     @property
     def finished(self) -> int:
@@ -90,6 +96,7 @@ class AnnouncementInfo:
             if isinstance(value, uuid.UUID | datetime):
                 data[key] = value.isoformat() if isinstance(value, datetime) else str(value)
         data["status"] = self.status.value
+        data["estimates"] = self.estimates.to_json() if self.estimates is not None else None
         return data
 
 
@@ -118,6 +125,19 @@ def info_of(announcement: Announcement) -> AnnouncementInfo:
         started_at=announcement.started_at,
         first_sent_at=announcement.first_sent_at,
         completed_at=announcement.completed_at,
+        estimates=_estimates(announcement),
+    )
+
+
+def _estimates(announcement: Announcement) -> StatusEstimates | None:
+    """Only announcements whose statuses are polled can have a sample."""
+    session = object_session(announcement)
+    if session is None or announcement.bot.provider != BotProvider.IMREST:
+        return None
+    if announcement.recall_of is not None:
+        return None
+    return status_estimates(
+        session, announcement.id, sent=announcement.sent, total=announcement.total
     )
 
 

@@ -30,6 +30,7 @@ SEND_PREFETCH = 4
 TICK_SECONDS = 1.0
 REAP_SECONDS = 5.0
 RECORD_SECONDS = 1.0
+POLL_TICK_SECONDS = 1.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -49,6 +50,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             "blazecast.send_batch": {"queue": SEND_QUEUE},
             "blazecast.record_receipts": {"queue": RECEIPTS_QUEUE},
+            # Polled statuses are the receipts of a provider that pushes none.
+            "blazecast.poll_statuses": {"queue": RECEIPTS_QUEUE},
         },
         # Flower and `celery events` need task events; they are cheap at our task rates.
         "worker_send_task_events": True,
@@ -73,6 +76,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "blazecast.record_receipts",
                 "schedule": RECORD_SECONDS,
                 "options": {"expires": RECORD_SECONDS * 5},
+            },
+            # Status polling of providers that push no receipts (IM REST): plans the polls and
+            # asks for a poll of each bot with polls due.
+            "poll_tick": {
+                "task": "blazecast.poll_tick",
+                "schedule": POLL_TICK_SECONDS,
+                "options": {"expires": POLL_TICK_SECONDS * 5},
             },
             "reap": {
                 "task": "blazecast.reap",

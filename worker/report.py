@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from models import Announcement, AnnouncementEvent, AnnouncementStatus, Delivery, Recipient
 from worker.broadcast.state import AnnouncementNotFound
+from worker.progress import AnnouncementInfo, get_info
 
 CSV_COLUMNS = (
     "user_id",
@@ -46,6 +48,9 @@ class ReportFiles:
     csv_path: Path
     png_path: Path
     rows: int
+    # The final counters (unknown fates included) and, for a sampled announcement, its
+    # delivered and read rates as estimates with their 95 % interval: printed and drawn.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,24 @@ def write_report(session: Session, announcement_id: uuid.UUID, out_dir: Path) ->
     csv_path = out_dir / f"{announcement_id}.csv"
     png_path = out_dir / f"{announcement_id}.png"
     rows = write_outcomes_csv(session, announcement_id, csv_path)
-    draw_curves(outcome_curves(session, announcement_id), announcement.title, png_path)
-    return ReportFiles(csv_path, png_path, rows)
+    notes = summary_notes(get_info(session, announcement_id))
+    draw_curves(outcome_curves(session, announcement_id), announcement.title, png_path, notes)
+    return ReportFiles(csv_path, png_path, rows, notes)
+
+
+def summary_notes(info: AnnouncementInfo) -> tuple[str, ...]:
+    """The counters in one line, then the estimates of a sampled announcement, if any."""
+    counters = (
+        f"sent {info.sent:,}, delivered {info.delivered:,}, read {info.read:,}, failed "
+        f"{info.failed:,}, skipped {info.skipped:,}, unknown {info.unknown:,} of {info.total:,}"
+    )
+    if info.estimates is None:
+        return (counters,)
+    return (
+        counters.replace("delivered", "delivered (sample)", 1).replace("read", "read (sample)", 1),
+        "ESTIMATE " + info.estimates.describe("delivered"),
+        "ESTIMATE " + info.estimates.describe("read"),
+    )
 
 
 def write_outcomes_csv(session: Session, announcement_id: uuid.UUID, path: Path) -> int:
@@ -183,7 +204,7 @@ def status_marks(
     return tuple(marks)
 
 
-def draw_curves(curves: Curves, title: str, path: Path) -> None:
+def draw_curves(curves: Curves, title: str, path: Path, notes: Sequence[str] = ()) -> None:
     figure = Figure(figsize=(10, 5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -216,7 +237,12 @@ def draw_curves(curves: Curves, title: str, path: Path) -> None:
     with warnings.catch_warnings():
         # A title in a script the font lacks is drawn with boxes; that is no reason to warn.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        figure.tight_layout()
+        if notes:
+            # Below the axes, one line each: the counters, then the estimates (marked so).
+            figure.text(0.01, 0.01, "\n".join(notes), fontsize=8, va="bottom", family="monospace")
+            figure.tight_layout(rect=(0, 0.035 * len(notes) + 0.01, 1, 1))
+        else:
+            figure.tight_layout()
         figure.savefig(path, format="png")
 
 

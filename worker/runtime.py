@@ -15,7 +15,7 @@ import threading
 
 import redis
 
-from worker.bots import BotAccess, make_provider, quota_of
+from worker.bots import BotAccess, make_provider, poll_share_of, quota_of
 from worker.broadcast.dispatcher import Pace
 from worker.broadcast.pipeline import PipelineConfig
 from worker.broadcast.retry import RetryPolicy
@@ -37,6 +37,8 @@ class BotRuntime:
         self.quota: BucketSpec = quota_of(
             bot.id, bot.quota_per_minute, settings, provider=bot.provider
         )
+        # The share of the quota that status polling may use (providers that poll statuses).
+        self.poll_share: BucketSpec | None = poll_share_of(self.provider, bot, settings)
         self._redis = redis_client
         self._lock = threading.Lock()
         self._transport: Transport | None = None
@@ -102,6 +104,28 @@ class Runtime:
             built = BotRuntime(access(row), self.settings, self.redis)
         with self._bots_lock:
             return self._bots.setdefault(bot_id, built)
+
+    def polling_bots(self) -> dict[int, BotRuntime]:
+        """The enabled bots whose statuses are polled (IM REST), built on first use; a halted
+        bot (a licence error, say) is not polled until it is resumed."""
+        from sqlalchemy import select
+
+        from models import Bot, BotProvider
+
+        with self.db.session() as session:
+            ids = (
+                session.execute(
+                    select(Bot.id).where(
+                        Bot.disabled_at.is_(None),
+                        Bot.halted_reason.is_(None),
+                        Bot.provider == BotProvider.IMREST,
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        bots = {bot_id: self.bot(bot_id) for bot_id in ids}
+        return {i: b for i, b in bots.items() if b.provider.status_polling is not None}
 
     def check_bots(self) -> None:
         """Raise ``ConfigError`` / ``KeystoreError`` naming the first enabled bot whose

@@ -8,6 +8,7 @@ run twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # the same way again, so retrying it only holds up everything queued behind it.
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, redis.RedisError)
 PLAN_ENQUEUED_SECONDS = 30
+POLL_ENQUEUED_SECONDS = 30
 
 
 class BlazecastTask(Task):
@@ -88,9 +90,21 @@ class CeleryBroker:
     def send_queue_empty(self) -> bool:
         return int(self.runtime.redis.llen(SEND_QUEUE)) == 0
 
+    def publish_polls(self, bot_ids: Sequence[int]) -> None:
+        # One poll task waiting or running per bot; the rows' leases are the real guard.
+        for bot_id in bot_ids:
+            if self.runtime.redis.set(
+                poll_enqueued_key(bot_id), 1, nx=True, ex=POLL_ENQUEUED_SECONDS
+            ):
+                poll_statuses.delay(bot_id=bot_id)
+
 
 def plan_enqueued_key(announcement_id: str) -> str:
     return f"blazecast:plan-enqueued:{announcement_id}"
+
+
+def poll_enqueued_key(bot_id: int) -> str:
+    return f"blazecast:poll-enqueued:{bot_id}"
 
 
 @shared_task(bind=True, base=BlazecastTask, name="blazecast.send_batch", throws=(BatchGaveUp,))
@@ -170,3 +184,28 @@ def reap(self: BlazecastTask) -> None:
     batch_ids = pipeline.reap(runtime.db, CeleryBroker(runtime), runtime.pipeline_config)
     if batch_ids:
         log.info("reaper re-published %d batches", len(batch_ids))
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.poll_tick")
+def poll_tick(self: BlazecastTask) -> list[int]:
+    """Every second: pick the recipients whose statuses are polled (IM REST), make the sent ones
+    due, and ask for a poll of every bot with polls due."""
+    runtime = self.runtime
+    polling = {
+        bot_id: bot.provider.status_polling
+        for bot_id, bot in runtime.polling_bots().items()
+        if bot.provider.status_polling is not None
+    }
+    return pipeline.poll_tick(runtime.db, CeleryBroker(runtime), polling)
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.poll_statuses")
+def poll_statuses(self: BlazecastTask, bot_id: int) -> dict[str, Any]:
+    """Poll a bounded number of the bot's due statuses within its polling share of the budget
+    (it never waits for tokens: the next tick asks again)."""
+    runtime = self.runtime
+    try:
+        run = pipeline.poll(runtime.db, runtime.bot(bot_id), runtime.buckets)
+    finally:
+        runtime.redis.delete(poll_enqueued_key(bot_id))
+    return dataclasses.asdict(run)

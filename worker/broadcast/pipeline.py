@@ -4,6 +4,8 @@
     plan (one task per page run) claim the plan lease → plan pages → dispatch the first batches
     send (one task per batch)    lease → tokens → provider → record          (``sender``)
     reap (beat, every 5 s)       expired leases and lost messages → republish; complete; close
+    poll tick (beat, every 1 s)  pick the recipients to poll → make sent ones due → poll tasks
+    poll (one task per bot)      claim due rows → walk conversations → receipts  (``polls``)
 
 Each step is a function of the database, the ``Broker`` that publishes Celery messages and the
 pipeline's settings; the Celery tasks (``worker.tasks``) are shells around them, and tests and
@@ -15,15 +17,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from worker.broadcast import dispatcher, planner, reaper
+from worker.broadcast import dispatcher, planner, polls, reaper
 from worker.broadcast.dispatcher import Pace
 from worker.broadcast.sender import SHORT_WAIT_SECONDS, BatchResult, BatchSender
 from worker.db import Database
+from worker.messaging.provider import StatusPolling
+from worker.ratelimit import TokenBuckets
 
 # A lost send_batch message is presumed after this long when the send queue is empty (it
 # cannot be waiting behind others), rather than ``requeue_after_seconds``.
@@ -44,6 +48,10 @@ class Broker(Protocol):
         ...
 
     def send_queue_empty(self) -> bool: ...
+
+    def publish_polls(self, bot_ids: Sequence[int]) -> None:
+        """Publish a poll task per bot unless one is already waiting for it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,22 @@ def reap(db: Database, broker: Broker, config: PipelineConfig) -> list[int]:
     return batch_ids
 
 
+def poll_tick(db: Database, broker: Broker, polling: Mapping[int, StatusPolling]) -> list[int]:
+    """Plan and activate the status polls of the ``polling`` bots; publish a poll task for each
+    bot with polls due. Returns those bots."""
+    if not polling:
+        return []
+    with db.session() as session:
+        bot_ids = polls.prepare(session, dict(polling))
+    broker.publish_polls(bot_ids)
+    return bot_ids
+
+
+def poll(db: Database, bot: polls.BotPolling, buckets: TokenBuckets) -> polls.PollRun:
+    """Poll a bounded number of the bot's due statuses within its polling share."""
+    return polls.poll_bot(db, bot, buckets)
+
+
 def run_until_idle(
     db: Database,
     broker: Broker,
@@ -166,6 +190,7 @@ class InlineBroker:
     def __init__(self) -> None:
         self._batches: list[int] = []
         self._plans: list[uuid.UUID] = []
+        self._polls: list[int] = []
 
     def publish_batches(self, batch_ids: Sequence[int]) -> None:
         self._batches.extend(batch_ids)
@@ -180,6 +205,13 @@ class InlineBroker:
 
     def send_queue_empty(self) -> bool:
         return not self._batches
+
+    def publish_polls(self, bot_ids: Sequence[int]) -> None:
+        self._polls.extend(b for b in bot_ids if b not in self._polls)
+
+    def take_polls(self) -> list[int]:
+        taken, self._polls = self._polls, []
+        return taken
 
     def take_batches(self) -> list[int]:
         taken, self._batches = self._batches, []

@@ -82,6 +82,8 @@ def show(announcement_id: str, as_json: bool) -> None:
     out = render.console()
     out.print(render.announcement_details(info))
     out.print(render.counters_table(info))
+    for line in render.estimate_lines(info):
+        out.print(line)
     if batches:
         out.print(
             "batches: " + ", ".join(f"{s.value} {render.count(n)}" for s, n in batches.items())
@@ -162,9 +164,12 @@ def status(announcement_id: str, watch: bool, interval: float, as_json: bool) ->
         out.print(
             f"{final.status.value}: {render.count(final.sent)} sent, "
             f"{render.count(final.delivered)} delivered, {render.count(final.read)} read, "
-            f"{render.count(final.failed)} failed, {render.count(final.skipped)} skipped"
+            f"{render.count(final.failed)} failed, {render.count(final.skipped)} skipped, "
+            f"{render.count(final.unknown)} unknown"
             + (f" (average {render.count(average)} msg/s)" if average else "")
         )
+        for line in render.estimate_lines(final):
+            out.print(line)
 
 
 def _watch(db: Database, key: uuid.UUID, interval: float, as_json: bool) -> AnnouncementInfo:
@@ -216,6 +221,8 @@ def report(announcement_id: str, out_dir: Path) -> None:
     click.echo(
         f"wrote {files.csv_path} ({render.count(files.rows)} recipients) and {files.png_path}"
     )
+    for note in files.notes:
+        click.echo(note)
 
 
 COMMANDS = [list_, show, status, report]

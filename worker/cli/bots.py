@@ -80,6 +80,11 @@ def bots() -> None:
     help="IM REST: audiences above this many recipients are polled through a sample (2000).",
 )
 @click.option(
+    "--sample-margin",
+    type=click.FloatRange(0, 0.5, min_open=True, max_open=True),
+    help="IM REST: the sample's target 95 % half-width at p = 0.5 (default 0.02).",
+)
+@click.option(
     "--poll-share",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     help="IM REST: the most of the request budget that polling may use (default 0.2).",

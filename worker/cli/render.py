@@ -114,7 +114,11 @@ def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
     table.add_column("category")
     table.add_column("status")
     table.add_column("scheduled", no_wrap=True)
-    for name in ("total", "sent", "delivered", "read", "failed"):
+    # ``unknown`` (IM REST fates past the retry horizon) only when some announcement has any.
+    unknown = any(info.unknown for info in infos)
+    for name in ("total", "sent", "delivered", "read", "failed") + (
+        ("unknown",) if unknown else ()
+    ):
         table.add_column(name, justify="right")
     for info in infos:
         table.add_row(
@@ -126,10 +130,14 @@ def announcements_table(infos: Sequence[AnnouncementInfo]) -> Table:
             when(info.scheduled_at),
             count(info.total),
             count(info.sent),
-            count(info.delivered),
-            count(info.read),
+            # Counts of the polled sample, not of the audience: marked, the rates are in `show`.
+            count(info.delivered) + ("*" if info.estimates else ""),
+            count(info.read) + ("*" if info.estimates else ""),
             count(info.failed),
+            *((count(info.unknown),) if unknown else ()),
         )
+    if any(info.estimates for info in infos):
+        table.caption = "* of the polled sample only: `announce show` gives the estimated rates"
     return table
 
 
@@ -161,7 +169,18 @@ def announcement_details(info: AnnouncementInfo) -> Table:
 
 def counters_table(info: AnnouncementInfo) -> Table:
     table = Table(show_edge=False, pad_edge=False)
-    for name in ("total", "sent", "delivered", "read", "failed", "skipped", "remaining"):
+    sampled = info.estimates is not None
+    names = (
+        "total",
+        "sent",
+        "delivered (sample)" if sampled else "delivered",
+        "read (sample)" if sampled else "read",
+        "failed",
+        "skipped",
+        "unknown",
+        "remaining",
+    )
+    for name in names:
         table.add_column(name, justify="right")
     table.add_row(
         *(
@@ -173,11 +192,23 @@ def counters_table(info: AnnouncementInfo) -> Table:
                 info.read,
                 info.failed,
                 info.skipped,
+                info.unknown,
                 info.remaining,
             )
         )
     )
     return table
+
+
+def estimate_lines(info: AnnouncementInfo) -> list[str]:
+    """The delivered and read rates of a sampled announcement, marked as estimates."""
+    if info.estimates is None:
+        return []
+    return [
+        "ESTIMATES (a uniform random sample was polled; the counters above count the sample):",
+        "  " + info.estimates.describe("delivered"),
+        "  " + info.estimates.describe("read"),
+    ]
 
 
 def failures_table(failures: Iterable[Failure]) -> Table:
@@ -198,7 +229,9 @@ def progress_line(info: AnnouncementInfo, rate: float | None) -> str:
         f"{info.status.value}: {count(info.sent)}/{count(info.total)} sent, "
         f"{count(info.delivered)} delivered, {count(info.read)} read, "
         f"{count(info.failed)} failed, {count(info.skipped)} skipped"
+        + (f", {count(info.unknown)} unknown" if info.unknown else "")
         + (f", {count(rate)} msg/s" if rate is not None else "")
+        + "".join(f"; {line.strip()}" for line in estimate_lines(info)[1:])
     )
 
 
@@ -209,7 +242,7 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
     grid.add_column(width=10)
     grid.add_column(width=42)
     grid.add_column(justify="right", min_width=22)
-    bars = (
+    bars: tuple[tuple[str, int, str], ...] = (
         ("sent", info.sent, "yellow"),
         ("delivered", info.delivered, "cyan"),
         ("read", info.read, "green"),
@@ -217,6 +250,9 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
         # Not sent on purpose: unsubscribed, unreachable before sending, or cancelled.
         ("skipped", info.skipped, "magenta"),
     )
+    if info.unknown:
+        # Maybe sent, maybe not: past the provider's retry horizon (IM REST).
+        bars += (("unknown", info.unknown, "white"),)
     for label, value, colour in bars:
         bar = ProgressBar(total=total, completed=value, width=40, complete_style=colour)
         grid.add_row(
@@ -231,6 +267,9 @@ def progress_view(info: AnnouncementInfo, rate: float | None, eta: float | None)
     )
     if not info.planned and info.status is AnnouncementStatus.SENDING:
         line.append("   (still planning the audience)", style="italic")
+    estimates = estimate_lines(info)
+    if estimates:
+        return Group(line, grid, Text("\n".join(estimates), style="italic"))
     return Group(line, grid)
 
 

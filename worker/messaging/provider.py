@@ -11,7 +11,7 @@ instance, built by ``worker.bots.make_provider`` from the bot's row and settings
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,72 @@ class Addressee:
     conversation_id: str | None = None
 
 
+class OutOfTokens(Exception):
+    """Status polling ran out of request budget in the middle of a walk: nothing was learned."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolledStatus:
+    """What one status poll saw of one recipient's message.
+
+    ``status`` is the provider's word (``UNREAD``, ``DELIVERED``, ``READ``) or ``MISSING`` (no
+    message of the announcement in the conversation); ``receipt`` the forward-only receipt it
+    means (``DELIVERED`` or ``READ``; ``None`` moves nothing); ``msg_id`` the provider's id.
+    """
+
+    status: str
+    receipt: str | None
+    msg_id: int | None
+
+
+class StatusPoller(Protocol):
+    """A connection that reads message statuses back (credentials read when it was opened)."""
+
+    def poll(
+        self,
+        user_id: str,
+        announcement_id: str,
+        *,
+        since_ms: int,
+        take_page: Callable[[], bool],
+    ) -> PolledStatus:
+        """The status of ``announcement_id``'s message to ``user_id``. ``take_page`` is called
+        before every request and pays for it; when it answers False the walk stops with
+        ``OutOfTokens``. Raises the ``MessagingError`` tree otherwise."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StatusPolling(Protocol):
+    """A provider that pushes no receipts: statuses are polled on a schedule after sending."""
+
+    @property
+    def delays(self) -> tuple[float, ...]:
+        """Seconds after sending at which a recipient is polled (strictly increasing)."""
+        ...
+
+    @property
+    def poll_share(self) -> float:
+        """The share of the bot's request budget that polling may use."""
+        ...
+
+    def sample_size(self, audience: int) -> int:
+        """Recipients to poll out of ``audience``: all of them up to the bot's sampling
+        threshold, else the size of a uniform sample."""
+        ...
+
+    def sample_prefix(self, seed: str) -> str:
+        """The text hashed before a recipient's user id for its sample key (SQL-reproducible)."""
+        ...
+
+    def next_poll(self, sent_at: float, polled_at: float, status: str) -> float | None:
+        """When to poll again after a poll at ``polled_at`` saw ``status``; None: never."""
+        ...
+
+    def open_poller(self) -> StatusPoller: ...
+
+
 class Provider(Protocol):
     """One bot's messaging API."""
 
@@ -51,6 +117,11 @@ class Provider(Protocol):
     #: What the bot's quota counts: ``messages`` (Mixin) or ``requests`` (IM REST).
     quota_unit: str
     limits: BatchLimits
+
+    @property
+    def status_polling(self) -> StatusPolling | None:
+        """How statuses come back when the provider pushes no receipts (IM REST); None: pushed."""
+        ...
 
     @property
     def retry_horizon(self) -> float | None:

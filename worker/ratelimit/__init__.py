@@ -21,7 +21,13 @@ bucket and, when the announcement has one, its rate cap, both in one atomic step
 """
 
 from worker.ratelimit.buckets import Attempt, TokenBuckets, max_cost
-from worker.ratelimit.specs import BucketSpec, cap_spec, quota_spec, spec_for_limit
+from worker.ratelimit.specs import (
+    BucketSpec,
+    cap_spec,
+    poll_share_spec,
+    quota_spec,
+    spec_for_limit,
+)
 
 __all__ = [
     "Attempt",
@@ -29,6 +35,7 @@ __all__ = [
     "TokenBuckets",
     "cap_spec",
     "max_cost",
+    "poll_share_spec",
     "quota_spec",
     "spec_for_limit",
 ]

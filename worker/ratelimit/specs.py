@@ -199,3 +199,27 @@ def cap_spec(
         window_seconds=window_seconds,
         burst=burst,
     )
+
+
+def poll_share_spec(
+    bot_id: str,
+    quota_per_minute: int,
+    share: float,
+    *,
+    delta_seconds: float = DEFAULT_DELTA_SECONDS,
+    window_seconds: float = DEFAULT_WINDOW_SECONDS,
+) -> BucketSpec:
+    """The bucket of the share of a bot's request budget that status polling may use.
+
+    A poll takes one token from it *and* one from the bot's quota bucket, in one atomic step:
+    polling never exceeds ``share`` of the quota in any window, and sending, which takes from
+    the quota alone, always keeps the rest. Each poll is one request, so the send unit is 1.
+    """
+    limit = max(2, math.floor(quota_per_minute * share))
+    return spec_for_limit(
+        f"{KEY_PREFIX}:polls:{bot_id}",
+        limit,
+        batch_size=1,
+        delta_seconds=delta_seconds,
+        window_seconds=window_seconds,
+    )

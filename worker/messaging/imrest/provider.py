@@ -26,6 +26,7 @@ from typing import Any
 from worker.messaging.errors import InvalidData
 from worker.messaging.imrest.content import decode_payload, encode_content
 from worker.messaging.imrest.marker import Marker
+from worker.messaging.imrest.poller import ImRestStatusPolling
 from worker.messaging.imrest.send_request import MAX_BODY_BYTES, MAX_TARGETS
 from worker.messaging.imrest.settings import ENDPOINTS, ImRestSettings
 from worker.messaging.imrest.transport import ImRestTransport
@@ -48,6 +49,7 @@ class ImRestProvider:
         (batch size, retry horizon, endpoint, polling); ``load_settings`` reads the real token."""
         self._load_settings = load_settings
         self.policy = policy
+        self.status_polling = ImRestStatusPolling(policy, lambda: ImRestTransport(self.settings))
 
     def __repr__(self) -> str:
         return f"ImRestProvider(base_url={self.policy.base_url!r}, app_id={self.policy.app_id!r})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from worker.messaging.imrest.responses import read_envelope
 from worker.messaging.imrest.send_request import TargetType, build_send_request
 from worker.messaging.imrest.settings import ImRestSettings
 from worker.messaging.imrest.status import ConversationWalk, StatusRow
+from worker.messaging.provider import OutOfTokens
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,21 @@ class ImRestTransport:
         )
 
     def conversation_status(
-        self, opposite_id: int, *, marker: Marker, since_ms: int
+        self,
+        opposite_id: int,
+        *,
+        marker: Marker,
+        since_ms: int,
+        before_page: Callable[[], bool] | None = None,
     ) -> list[StatusRow]:
         """The status of blazecast's marked messages in the sender's chat with ``opposite_id``.
 
         Pages ``GET /message/conversation`` newest first (see ``status.ConversationWalk`` for
         when it stops); returns the matching messages, newest first, each once. ``since_ms``
         is the earliest message ``timestamp`` worth reading: the batch's first send, minus the
-        clock slack the caller allows between this host and the server.
+        clock slack the caller allows between this host and the server. ``before_page`` is
+        called before every page (each is a request of the budget); when it answers False the
+        walk stops with ``OutOfTokens``.
         """
         walk = ConversationWalk(
             sender_id=self.settings.from_user_id,
@@ -139,6 +147,8 @@ class ImRestTransport:
         )
         cursor: int | None = walk.first_cursor()
         while cursor is not None:
+            if before_page is not None and not before_page():
+                raise OutOfTokens(f"no request budget left to read page {walk.pages + 1}")
             params = {
                 "limit": self.settings.page_limit,
                 "msg_id_start": cursor,

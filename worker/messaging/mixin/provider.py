@@ -37,6 +37,7 @@ TRANSPORT_KINDS = ("blaze", "http")
 class MixinProvider:
     name = "mixin"
     quota_unit = "messages"
+    status_polling = None  # receipts are pushed (Blaze ACKNOWLEDGE_MESSAGE_RECEIPT)
     #: Mixin deduplicates by message id for good: a retry is always safe.
     retry_horizon = None
     limits = BatchLimits(MAX_BATCH_MESSAGES, MAX_BATCH_BYTES)
