@@ -25,7 +25,7 @@ from worker import bots, embedded, migrate, progress, recipients
 from worker.api import Blazecast
 from worker.cli import render
 from worker.cli.announce_show import RateMeter, eta, overall_rate
-from worker.cli.demo_imrest import run_imrest
+from worker.cli.demo_imrest import DEMO_QUOTA, run_imrest
 from worker.cli.demo_stack import (
     DEMO_BEHAVIOUR,
     RECEIPTS_SETTLE_SECONDS,
@@ -85,7 +85,7 @@ def _content(category: str, bot_id: str) -> Any:
     "--quota",
     type=click.IntRange(2),
     help="The simulated bot's quota: messages per minute for Mixin (default 100,000), requests "
-    "per minute for IM REST (default 600).",
+    "per minute for IM REST (default 6,000).",
 )
 @click.option(
     "--transport", type=click.Choice(["blaze", "http"]), default="blaze", show_default=True
@@ -116,7 +116,7 @@ def demo(
             if provider == "imrest":
                 if category != "PLAIN_TEXT" or transport != "blaze":
                     raise click.UsageError("--category and --transport are Mixin demo options")
-                run_imrest(home, users, quota or 600, keep, out, _follow, _stopping)
+                run_imrest(home, users, quota or DEMO_QUOTA, keep, out, _follow, _stopping)
             else:
                 _run(home, users, category, quota or 100_000, transport, keep, out)
     except KeyboardInterrupt:
