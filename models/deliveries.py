@@ -56,8 +56,10 @@ class Delivery(Base):
     # and batches it reads and inserts in the same statement; per-row checks cost ~60 % of a
     # planning page (bench/proposals/planning-foreign-keys.md), and one to announcements would
     # make attaching each partition lock the announcements table.
-    announcement_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    # Primary key (id, announcement_id): the few statements that know only delivery ids
+    # (``outcomes.mark_in_doubt``) still probe each partition's index instead of scanning it.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    announcement_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     recipient_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     batch_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -10,7 +10,7 @@ The new table is created ``LIKE`` the old one, so it keeps whatever columns and 
 migrations before this one gave it (``delivery_state`` may have gained a value).
 
 Revision ID: 0007
-Revises: 0005 (to be rechained onto 0006 at merge)
+Revises: 0006
 Create Date: 2026-12-02 04:40:00
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -58,7 +58,7 @@ def upgrade() -> None:
         "PARTITION BY LIST (announcement_id)"
     )
     op.execute(
-        "ALTER TABLE deliveries ADD CONSTRAINT pk_deliveries PRIMARY KEY (announcement_id, id)"
+        "ALTER TABLE deliveries ADD CONSTRAINT pk_deliveries PRIMARY KEY (id, announcement_id)"
     )
     op.execute("ALTER SEQUENCE deliveries_id_seq OWNED BY deliveries.id")
 

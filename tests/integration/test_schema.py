@@ -151,14 +151,14 @@ def test_0006_keeps_each_recipients_id_text_and_message_ids(empty_database: str)
 def test_0007_carries_every_delivery_into_its_announcements_partition(
     empty_database: str,
 ) -> None:
-    migrate.upgrade(empty_database, "0005")
+    migrate.upgrade(empty_database, "0006")
     snapshot = "SELECT * FROM deliveries ORDER BY id"
     with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
         cursor.execute("INSERT INTO bots (name, provider) VALUES ('b', 'mixin') RETURNING id")
         (bot_id,) = cursor.fetchone() or (None,)
         cursor.execute(
             "INSERT INTO recipients (bot_id, user_id) "
-            "SELECT %s, gen_random_uuid() FROM generate_series(1, 40)",
+            "SELECT %s, gen_random_uuid()::text FROM generate_series(1, 40)",
             (bot_id,),
         )
         cursor.execute(
@@ -172,7 +172,7 @@ def test_0007_carries_every_delivery_into_its_announcements_partition(
             "INSERT INTO deliveries (announcement_id, recipient_id, message_id, state, "
             "attempts, last_error, sent_at) "
             "SELECT a.id, r.id, gen_random_uuid(), "
-            "(ARRAY['pending','sent','delivered','read','failed','skipped'])[1 + r.id % 6]"
+            "(ARRAY['pending','sent','delivered','read','failed','skipped','unknown'])[1 + r.id % 7]"
             "::delivery_state, r.id % 3, CASE WHEN r.id % 6 = 4 THEN 'boom' END, "
             "CASE WHEN r.id % 6 BETWEEN 1 AND 3 THEN now() END "
             "FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM announcements) a "

@@ -134,7 +134,7 @@ _RECORD_SENT = _counted(
 # A provider whose dedup forgets counted the attempt before the request went out (``mark_in_doubt``).
 _RECORD_SENT_MARKED = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.sent_at.is_(None))
+    .where(_d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.sent_at.is_(None))
     .values(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts, _ATTEMPT),
@@ -163,7 +163,9 @@ _RECORD_FAILED = _counted(
 
 _RECORD_UNKNOWN = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
+    )
     .values(
         state=DeliveryState.UNKNOWN,
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),

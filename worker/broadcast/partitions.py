@@ -7,7 +7,7 @@ per-announcement reads (report, show, recount) scan one partition. Why per annou
 week: docs/decisions/2026-12-02-deliveries-partitioned-per-announcement.md.
 
 The partition's indexes are its own, not the parent's: the parent has only the primary key
-(``announcement_id``, ``id``), which Postgres requires to contain the partition key; the unique
+(``id``, ``announcement_id``), which Postgres requires to contain the partition key; the unique
 indexes on ``message_id`` and ``recipient_id`` need not repeat the announcement (constant in the
 partition), which saves 16 bytes per row in each.
 

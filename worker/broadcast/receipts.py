@@ -117,9 +117,7 @@ def find_announcements(session: Session, message_ids: Sequence[str]) -> dict[str
     found: dict[str, str] = {}
     if receiving:
         found.update(
-            session.execute(
-                FIND_RECENT, {"announcements": receiving, "message_ids": wanted}
-            ).all()
+            session.execute(FIND_RECENT, {"announcements": receiving, "message_ids": wanted}).all()
         )
     rest = [m for m in wanted if m not in found]
     if rest:
