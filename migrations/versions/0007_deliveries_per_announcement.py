@@ -43,7 +43,6 @@ def _partition_ddl(announcement_id: uuid.UUID) -> tuple[list[str], list[str]]:
         f"CREATE UNIQUE INDEX {short}_message ON {table} (message_id)",
         f"CREATE UNIQUE INDEX {short}_recipient ON {table} (recipient_id)",
         f"CREATE INDEX {short}_batch ON {table} (batch_id)",
-        f"CREATE INDEX {short}_failures ON {table} (state) WHERE state IN ('failed', 'skipped')",
         f"ALTER TABLE deliveries ATTACH PARTITION {table} FOR VALUES IN ('{key}')",
     ]
     return create, finish
