@@ -16,11 +16,13 @@ The new announcement then stays, as history. Figures go to ``bench/results/histo
 
     .venv/bin/python -m bench.history                       # 0, 10M and 30M rows
     .venv/bin/python -m bench.history --sizes 0,3M --audience 200000
+    .venv/bin/python -m bench.history --migration 3M      # migration 0007's time per million rows
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import time
@@ -29,13 +31,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg2
 from sqlalchemy import func, select, text
 
 from bench.harness.bots import bench_settings, create_announcement, default_bot
 from bench.harness.engines import BenchEngines
 from bench.harness.results import RESULTS, Run
 from models import Announcement
-from worker import progress
+from worker import migrate, progress
 from worker.broadcast import dispatcher, partitions, pipeline
 from worker.broadcast.dispatcher import Pace
 from worker.broadcast.receipts import apply_receipts
@@ -261,11 +264,70 @@ def plot(points: list[dict[str, Any]], path_png: str) -> None:
     plt.close(fig)
 
 
+def measure_migration(rows: int, audience: int) -> None:
+    """Migration 0007 on a deployment with ``rows`` deliveries in the old, flat table: seconds per
+    million rows, and whether every row arrived."""
+    run = Run("history_migration")
+    engines = BenchEngines.start("history_migration")
+    try:
+        with contextlib.closing(psycopg2.connect(engines.database_url)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        migrate.upgrade(engines.database_url, "0006")
+        db = Database(engines.database_url)
+        bot = default_bot(db, None)
+        load_recipients(db, bot.id, audience)
+        for _ in range(max(rows // audience, 1)):
+            with db.session() as session:
+                announcement_id = uuid.uuid4()
+                session.execute(
+                    text(
+                        "INSERT INTO announcements (id, bot_id, category, content, audience_kind, "
+                        "status, started_at) VALUES (:a, :bot, 'PLAIN_TEXT', '\"old\"', 'all', 'completed', now())"
+                    ),
+                    {"a": announcement_id, "bot": bot.id},
+                )
+                session.execute(
+                    text("INSERT INTO deliveries " + _HISTORY_ROWS.replace(":base +", "")),
+                    {"a": announcement_id, "a_text": str(announcement_id), "bot": bot.id},
+                )
+        with db.session() as session:
+            before = session.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
+        db.dispose()
+        started = time.perf_counter()
+        migrate.upgrade(engines.database_url)
+        seconds = time.perf_counter() - started
+        db = Database(engines.database_url)
+        with db.session() as session:
+            after = session.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
+        db.dispose()
+    finally:
+        engines.stop()
+    per_million = seconds / max(before, 1) * 1_000_000
+    run.save(
+        {
+            "rows_before": before,
+            "rows_after": after,
+            "seconds": round(seconds, 1),
+            "seconds_per_million": round(per_million, 1),
+        },
+        f"migration 0007: {before:,} deliveries into per-announcement partitions in "
+        f"{seconds:.1f} s ({per_million:.1f} s per million rows), {after:,} after",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0,10M,30M", help="rows of history to measure at")
     parser.add_argument("--audience", type=int, default=1_000_000)
+    parser.add_argument(
+        "--migration", default=None, help="instead: time migration 0007 over this many rows"
+    )
     args = parser.parse_args()
+    if args.migration:
+        measure_migration(parse_size(args.migration), args.audience)
+        return
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     run = Run("history")
     engines = BenchEngines.start("history")
