@@ -221,6 +221,12 @@ def measure(db: Database, engines: BenchEngines, bot_id: int, audience: int) -> 
         with db.session() as session:
             outcome_curves(session, announcement_id)
 
+    with db.session() as session:
+        # Table, TOAST and indexes of one announcement's partition, per delivery.
+        stored = session.execute(
+            text("SELECT pg_total_relation_size(to_regclass(:t))"),
+            {"t": partitions.partition_name(announcement_id)},
+        ).scalar_one()
     client = make_redis(engines.redis_url)
     collector = BlazecastCollector(db, client, lambda *_: None, 100)  # type: ignore[arg-type]
     figures = {
@@ -232,6 +238,7 @@ def measure(db: Database, engines: BenchEngines, bot_id: int, audience: int) -> 
         "show_ms": median_ms(show),
         "curves_ms": median_ms(curves),
         "metrics_ms": median_ms(lambda: list(collector._from_postgres())),
+        "bytes_per_delivery": round(stored / max(planned, 1)),
     }
     client.close()
     return figures
