@@ -3,7 +3,7 @@
 Receipts carry only ``message_id``, ``status`` and ``updated_at`` (mixin-protocol.md §3.5). Deliveries
 are partitioned by announcement, each partition with a unique index on ``message_id``; a buffer is
 first looked up in the partitions of the announcements that can still expect receipts (not yet
-finished, or finished less than ``RECEIPT_WINDOW`` ago: a handful of small, hot indexes), and only
+finished, or finished less than ``RECEIPT_WINDOW_DAYS`` ago: a handful of small, hot indexes), and only
 the ids not found there in all the others (late READs, and receipts of messages that are not
 deliveries, such as replies). Each announcement's receipts are then applied by one statement that
 names it, so that it touches one partition. A receipt moves a delivery forward only
@@ -47,7 +47,8 @@ APPLY_RECEIPTS = text(
             state = CASE WHEN l.is_read THEN 'read'::delivery_state
                          ELSE 'delivered'::delivery_state END
         FROM locked l
-        WHERE d.announcement_id = :announcement AND d.id = l.id AND (l.old_delivered IS NULL OR (l.is_read AND l.old_read IS NULL))
+        WHERE d.announcement_id = :announcement AND d.id = l.id
+          AND (l.old_delivered IS NULL OR (l.is_read AND l.old_read IS NULL))
         RETURNING d.announcement_id,
                   l.old_delivered IS NULL AS new_delivered,
                   l.is_read AND l.old_read IS NULL AS new_read
