@@ -271,6 +271,27 @@ def plot(points: list[dict[str, Any]], path_png: str) -> None:
     plt.close(fig)
 
 
+def configure_postgres(engines: BenchEngines, settings: dict[str, str]) -> None:
+    """Exactly ``settings`` on top of the engine's defaults (earlier runs' are reset)."""
+    with contextlib.closing(psycopg2.connect(engines.database_url)) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute("ALTER SYSTEM RESET ALL")
+            for name, value in settings.items():
+                # A setting name is an identifier: it cannot be a bound parameter.
+                if not name.replace("_", "").isalnum():
+                    raise SystemExit(f"--pg: {name!r} is not a setting name")
+                cursor.execute(f"ALTER SYSTEM SET {name} = %s", (value,))
+    engines.restart_postgres()
+    with (
+        contextlib.closing(psycopg2.connect(engines.database_url)) as conn,
+        conn.cursor() as cursor,
+    ):
+        for name in ("shared_buffers", "max_wal_size", "wal_compression", "checkpoint_timeout"):
+            cursor.execute(f"SHOW {name}")
+            print(f"{name} = {(cursor.fetchone() or ('?',))[0]}", flush=True)
+
+
 def measure_migration(rows: int, audience: int) -> None:
     """Migration 0007 on a deployment with ``rows`` deliveries in the old, flat table: seconds per
     million rows, and whether every row arrived."""
@@ -331,13 +352,22 @@ def main() -> None:
     parser.add_argument(
         "--migration", default=None, help="instead: time migration 0007 over this many rows"
     )
+    parser.add_argument(
+        "--pg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Postgres setting for the bench's engine (ALTER SYSTEM, then a restart); repeatable",
+    )
+    parser.add_argument("--name", default="history", help="results file name")
     args = parser.parse_args()
     if args.migration:
         measure_migration(parse_size(args.migration), args.audience)
         return
     sizes = [parse_size(s) for s in args.sizes.split(",")]
-    run = Run("history")
+    run = Run(args.name)
     engines = BenchEngines.start("history")
+    configure_postgres(engines, dict(item.split("=", 1) for item in args.pg))
     db = Database(engines.database_url)
     points: list[dict[str, Any]] = []
     try:
@@ -355,15 +385,15 @@ def main() -> None:
             point = {"history_rows": rows, "load_seconds": round(loaded, 1), **figures}
             print(point, flush=True)
             points.append(point)
-            save(run, args.audience, points)
+            save(run, args.audience, points, args.pg)
     finally:
         db.dispose()
         engines.stop()
 
 
-def save(run: Run, audience: int, points: list[dict[str, Any]]) -> None:
+def save(run: Run, audience: int, points: list[dict[str, Any]], postgres: list[str]) -> None:
     """Figures so far (a long run that is stopped keeps the sizes it measured)."""
-    plot(points, str(RESULTS / "history.png"))
+    plot(points, str(RESULTS / f"{run.name}.png"))
     first, last = points[0], points[-1]
     ratios = {
         key: round(last[key] / first[key], 2) if first.get(key) and last.get(key) else None
@@ -376,8 +406,12 @@ def save(run: Run, audience: int, points: list[dict[str, Any]]) -> None:
         f"{first['receipts_per_second']:,} -> {last['receipts_per_second']:,}/s, show "
         f"{first['show_ms']} -> {last['show_ms']} ms, metrics {first['metrics_ms']} -> "
         f"{last['metrics_ms']} ms"
+        + (f" (Postgres: {', '.join(postgres)})" if postgres else "")
     )
-    run.save({"audience": audience, "points": points, "ratios": ratios}, summary)
+    run.save(
+        {"audience": audience, "points": points, "ratios": ratios, "postgres": postgres},
+        summary,
+    )
 
 
 if __name__ == "__main__":
