@@ -142,6 +142,11 @@ def load_finished_announcement(db: Database, bot_id: int, audience: int, days_ag
         )
         for statement in ddl[1:]:
             session.execute(text(statement))
+    with db.session() as session:
+        # What autovacuum does within a minute of such a load: without statistics the planner
+        # takes a new partition, and the batches table, for empty or all-open.
+        session.execute(text(f"ANALYZE {table}"))
+        session.execute(text("ANALYZE batches"))
 
 
 _DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
