@@ -142,11 +142,13 @@ def load_finished_announcement(db: Database, bot_id: int, audience: int, days_ag
         )
         for statement in ddl[1:]:
             session.execute(text(statement))
-    with db.session() as session:
-        # What autovacuum does within a minute of such a load: without statistics the planner
-        # takes a new partition, and the batches table, for empty or all-open.
-        session.execute(text(f"ANALYZE {table}"))
-        session.execute(text("ANALYZE batches"))
+    # What autovacuum does within minutes of such a load, done now so that it does not run (and
+    # write WAL) during the measurements: statistics (without them the planner takes a new
+    # partition for empty, and the batches for all open) and the visibility map.
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+        conn.execute(text("VACUUM (ANALYZE) batches"))
 
 
 _DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
