@@ -51,7 +51,9 @@ def main() -> None:
             db, pipeline.InlineBroker(), config, announcement_id, "b", start_sending=False
         )
         with db.session() as session:
-            ids = [str(m) for m in session.execute(text("SELECT message_id FROM deliveries"))]
+            ids = [
+                str(m) for m in session.execute(text("SELECT message_id FROM deliveries")).scalars()
+            ]
         random.Random(1).shuffle(ids)
         at = datetime.now(UTC)
 
