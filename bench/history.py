@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import random
 import statistics
 import time
@@ -377,6 +378,7 @@ def main() -> None:
     configure_postgres(engines, dict(item.split("=", 1) for item in args.pg))
     db = Database(engines.database_url)
     points: list[dict[str, Any]] = []
+    partial = RESULTS / f"{run.name}.partial.json"
     try:
         bot = default_bot(db, None)
         load_recipients(db, bot.id, args.audience)
@@ -392,14 +394,17 @@ def main() -> None:
             point = {"history_rows": rows, "load_seconds": round(loaded, 1), **figures}
             print(point, flush=True)
             points.append(point)
-            save(run, args.audience, points, args.pg)
+            # So far, not yet in the history of runs: a run that is stopped keeps its sizes.
+            partial.write_text(json.dumps(points, indent=2) + "\n")
     finally:
         db.dispose()
         engines.stop()
+    save(run, args.audience, points, args.pg)
+    partial.unlink(missing_ok=True)
 
 
 def save(run: Run, audience: int, points: list[dict[str, Any]], postgres: list[str]) -> None:
-    """Figures so far (a long run that is stopped keeps the sizes it measured)."""
+    """The run's figures, plot and summary line."""
     plot(points, str(RESULTS / f"{run.name}.png"))
     first, last = points[0], points[-1]
     ratios = {
@@ -412,8 +417,7 @@ def save(run: Run, audience: int, points: list[dict[str, Any]], postgres: list[s
         f"{first['wal_bytes_per_row']} -> {last['wal_bytes_per_row']} B, receipts "
         f"{first['receipts_per_second']:,} -> {last['receipts_per_second']:,}/s, show "
         f"{first['show_ms']} -> {last['show_ms']} ms, metrics {first['metrics_ms']} -> "
-        f"{last['metrics_ms']} ms"
-        + (f" (Postgres: {', '.join(postgres)})" if postgres else "")
+        f"{last['metrics_ms']} ms" + (f" (Postgres: {', '.join(postgres)})" if postgres else "")
     )
     run.save(
         {"audience": audience, "points": points, "ratios": ratios, "postgres": postgres},

@@ -27,7 +27,9 @@ def history_section(r: dict[str, Any], migration: dict[str, Any], load_note: str
     f = r["figures"]
     points = f["points"]
     first, last = points[0], points[-1]
-    sizes = [f"{p['history_rows'] / 1e6:,.0f}M rows" for p in points]
+    sizes = [
+        f"{p['history_rows'] / 1e6:,.0f}M rows" if p["history_rows"] else "0 rows" for p in points
+    ]
     lines = [
         "### Delivery history at scale",
         "",
