@@ -378,6 +378,7 @@ def main() -> None:
     configure_postgres(engines, dict(item.split("=", 1) for item in args.pg))
     db = Database(engines.database_url)
     points: list[dict[str, Any]] = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
     partial = RESULTS / f"{run.name}.partial.json"
     try:
         bot = default_bot(db, None)
