@@ -10,7 +10,8 @@ one at a time, in one transaction each:
 3. read the file back: it must decompress whole, hash to what was written and hold as many records;
 4. rename it to ``DIR/<id>.csv.gz`` and fsync the folder;
 5. record ``archived_at`` and ``archive_path`` on the announcement, delete its batches and drop its
-   partition; commit.
+   partition (``DETACH`` waits, at most ``LOCK_TIMEOUT``, for the transactions that use
+   ``deliveries`` at that moment, and holds new ones back until the commit); commit.
 
 A failure anywhere before the commit (the process killed, the disk full, the folder unwritable)
 rolls the transaction back: the rows stay where they were, and a rerun writes the file again. The
@@ -31,6 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from models import Announcement, Batch
@@ -153,6 +155,18 @@ def _write_verified(session: Session, announcement_id: uuid.UUID, out_dir: Path)
 
 def archive(db: Database, announcement_id: uuid.UUID, out_dir: Path) -> Archived:
     """Write, verify and drop one announcement's per-recipient rows (see the module docstring)."""
+    try:
+        return _archive(db, announcement_id, out_dir)
+    except OperationalError as error:
+        # Dropping a partition waits for the transactions using ``deliveries``; one that holds on
+        # longer than LOCK_TIMEOUT (or a lost connection) rolls everything back.
+        raise ArchiveError(
+            f"announcement {announcement_id}: the database was busy or went away "
+            f"({type(error.orig).__name__}); nothing was dropped, run it again"
+        ) from error
+
+
+def _archive(db: Database, announcement_id: uuid.UUID, out_dir: Path) -> Archived:
     with db.session() as session:
         session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         row = session.execute(
