@@ -3,8 +3,8 @@
 Receipts carry only ``message_id``, ``status`` and ``updated_at`` (mixin-protocol.md §3.5). Deliveries
 are partitioned by announcement, each partition with a unique index on ``message_id``; a buffer is
 first looked up in the partitions of the announcements that can still expect receipts (not yet
-finished, or finished less than ``RECEIPT_WINDOW_DAYS`` ago: a handful of small, hot indexes), and only
-the ids not found there in all the others (late READs, and receipts of messages that are not
+finished, or finished less than ``RECEIPT_WINDOW_DAYS`` ago: small, hot indexes, the newest first),
+and only the ids not found there in all the others (late READs, and receipts of messages that are not
 deliveries, such as replies). Each announcement's receipts are then applied by one statement that
 names it, so that it touches one partition. A receipt moves a delivery forward only
 (pending < sent < delivered < read, DESIGN invariant 6): duplicates, READ before DELIVERED and
@@ -75,14 +75,14 @@ APPLY_RECEIPTS = text(
 # sent; one that comes later still is found by the second, unrestricted lookup.
 RECEIPT_WINDOW_DAYS = 3
 
-FIND_RECENT = text(
+FIND_IN = text(
     """
     SELECT d.message_id::text, d.announcement_id::text
     FROM deliveries d
-    WHERE d.announcement_id = ANY(:announcements) AND d.message_id = ANY(:message_ids)
+    WHERE d.announcement_id = :announcement AND d.message_id = ANY(:message_ids)
     """
 ).bindparams(
-    bindparam("announcements", type_=ARRAY(UUID(as_uuid=False))),
+    bindparam("announcement", type_=UUID(as_uuid=False)),
     bindparam("message_ids", type_=ARRAY(UUID(as_uuid=False))),
 )
 
@@ -99,6 +99,7 @@ RECEIVING = text(
     SELECT id::text FROM announcements
     WHERE started_at IS NOT NULL
       AND (completed_at IS NULL OR completed_at > now() - make_interval(days => :days))
+    ORDER BY started_at DESC
     """
 )
 
@@ -112,15 +113,21 @@ class ReceiptsApplied:
 
 def find_announcements(session: Session, message_ids: Sequence[str]) -> dict[str, str]:
     """``message_id -> announcement_id`` of the deliveries these receipts are about (lowercase
-    text); ids that are no delivery's are left out."""
-    wanted = sorted(set(message_ids))
-    receiving = list(session.execute(RECEIVING, {"days": RECEIPT_WINDOW_DAYS}).scalars())
+    text); ids that are no delivery's are left out.
+
+    The receiving announcements are searched one at a time, the latest started first, each for the
+    ids not found yet: a buffer is nearly always about the newest broadcast, and is then looked up
+    in that one partition however many others are still receiving.
+    """
+    rest = sorted(set(message_ids))
     found: dict[str, str] = {}
-    if receiving:
+    for announcement_id in session.execute(RECEIVING, {"days": RECEIPT_WINDOW_DAYS}).scalars():
+        if not rest:
+            break
         found.update(
-            session.execute(FIND_RECENT, {"announcements": receiving, "message_ids": wanted}).all()
+            session.execute(FIND_IN, {"announcement": announcement_id, "message_ids": rest}).all()
         )
-    rest = [m for m in wanted if m not in found]
+        rest = [m for m in rest if m not in found]
     if rest:
         found.update(session.execute(FIND_ANYWHERE, {"message_ids": rest}).all())
     return found
