@@ -16,7 +16,7 @@ The new announcement then stays, as finished history. Figures go to ``bench/resu
 
     .venv/bin/python -m bench.history                       # 0, 10M and 30M rows
     .venv/bin/python -m bench.history --sizes 0,3M --audience 200000
-    .venv/bin/python -m bench.history --migration 3M      # migration 0007's time per million rows
+    .venv/bin/python -m bench.history --migration 3M      # migration 0008's time per million rows
 """
 
 from __future__ import annotations
@@ -324,7 +324,7 @@ def configure_postgres(engines: BenchEngines, settings: dict[str, str]) -> None:
 
 
 def measure_migration(rows: int, audience: int) -> None:
-    """Migration 0007 on a deployment with ``rows`` deliveries in the old, flat table: seconds per
+    """Migration 0008 on a deployment with ``rows`` deliveries in the old, flat table: seconds per
     million rows, and whether every row arrived."""
     run = Run("history_migration")
     run.command = run.command.replace("bench.history_migration", "bench.history")
@@ -334,7 +334,7 @@ def measure_migration(rows: int, audience: int) -> None:
             conn.autocommit = True
             with conn.cursor() as cursor:
                 cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        migrate.upgrade(engines.database_url, "0006")
+        migrate.upgrade(engines.database_url, "0007")
         db = Database(engines.database_url)
         bot = default_bot(db, None)
         load_recipients(db, bot.id, audience)
@@ -372,7 +372,7 @@ def measure_migration(rows: int, audience: int) -> None:
             "seconds": round(seconds, 1),
             "seconds_per_million": round(per_million, 1),
         },
-        f"migration 0007: {before:,} deliveries into per-announcement partitions in "
+        f"migration 0008: {before:,} deliveries into per-announcement partitions in "
         f"{seconds:.1f} s ({per_million:.1f} s per million rows), {after:,} after",
     )
 
@@ -382,7 +382,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="0,10M,30M", help="rows of history to measure at")
     parser.add_argument("--audience", type=int, default=1_000_000)
     parser.add_argument(
-        "--migration", default=None, help="instead: time migration 0007 over this many rows"
+        "--migration", default=None, help="instead: time migration 0008 over this many rows"
     )
     parser.add_argument(
         "--pg",

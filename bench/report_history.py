@@ -1,5 +1,5 @@
 """The README's subsection for ``bench.history`` (costs as delivery history grows, and migration
-0007's time), written by ``bench.report`` from ``bench/results/history*.json``."""
+0008's time), written by ``bench.report`` from ``bench/results/history*.json``."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def history_section(r: dict[str, Any], migration: dict[str, Any], load_note: str
     if migration:
         m = migration["figures"]
         lines += [
-            f"Migration 0007 (`{migration['command']}`, {migration['measured_at']}): "
+            f"Migration 0008 (`{migration['command']}`, {migration['measured_at']}): "
             f"{m['rows_before']:,} deliveries moved into per-announcement partitions in "
             f"{m['seconds']} s, **{m['seconds_per_million']} s per million rows**; "
             f"{m['rows_after']:,} rows after.",

@@ -148,10 +148,10 @@ def test_0006_keeps_each_recipients_id_text_and_message_ids(empty_database: str)
     assert all(str(m) == message_id_for(announcement, user) for _, user, m in after)
 
 
-def test_0007_carries_every_delivery_into_its_announcements_partition(
+def test_0008_carries_every_delivery_into_its_announcements_partition(
     empty_database: str,
 ) -> None:
-    migrate.upgrade(empty_database, "0006")
+    migrate.upgrade(empty_database, "0007")
     snapshot = "SELECT * FROM deliveries ORDER BY id"
     with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
         cursor.execute("INSERT INTO bots (name, provider) VALUES ('b', 'mixin') RETURNING id")

@@ -9,8 +9,8 @@ was. The time it took, per million rows, is logged (docs/decisions/
 The new table is created ``LIKE`` the old one, so it keeps whatever columns and enum values the
 migrations before this one gave it (``delivery_state`` may have gained a value).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 04:40:00
 """
 
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -94,10 +94,10 @@ def upgrade() -> None:
             op.execute(statement)
     after = conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar_one()
     if after != before:
-        raise RuntimeError(f"0007: {before} deliveries before, {after} after; nothing changed")
+        raise RuntimeError(f"0008: {before} deliveries before, {after} after; nothing changed")
     elapsed = time.monotonic() - started
     log.info(
-        "0007: moved %d deliveries in %.1f s (%.1f s per million rows)",
+        "0008: moved %d deliveries in %.1f s (%.1f s per million rows)",
         after,
         elapsed,
         elapsed / max(after, 1) * 1_000_000,
