@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.harness.results import BENCH, RESULTS, history
 from bench.report_bots import bots_section
+from bench.report_history import history_section
 from bench.report_imrest import (
     capacity_imrest_section,
     faults_imrest_section,
@@ -378,6 +379,7 @@ def render() -> str:
         ("capacity_imrest", lambda r: capacity_imrest_section(r, load_note(r))),
         ("imrest_sampling", lambda r: sampling_section(r, load_note)),
         ("faults_imrest", lambda r: faults_imrest_section(r, load_note(r))),
+        ("history", lambda r: history_section(r, load("history_migration"), load_note(r))),
     ):
         result = load(name)
         if result:

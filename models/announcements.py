@@ -127,6 +127,10 @@ class Announcement(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # Set by ``blazecast history archive``: the per-recipient rows now live in this file only
+    # (their partition was dropped); the counters above still describe the announcement.
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archive_path: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("rate_per_minute IS NULL OR rate_per_minute > 0", name="rate_positive"),

@@ -43,21 +43,25 @@ class DeliveryState(enum.StrEnum):
 class Delivery(Base):
     """One recipient's copy of one announcement.
 
-    ``message_id`` = UniqueObjectId(announcement_id, user_id): every retry re-sends the same id, and the
-    unique index on it is the receipt index (receipts carry only message_id).
+    ``message_id`` = UniqueObjectId(announcement_id, user_id): every retry re-sends the same id, and
+    receipts carry only that id. The table is partitioned by announcement
+    (``worker/broadcast/partitions.py``): each partition has its own unique indexes on
+    ``message_id`` (the receipt index) and ``recipient_id``, and one on ``batch_id``; the parent has
+    only the primary key, which Postgres requires to hold the partition key.
     """
 
     __tablename__ = "deliveries"
 
+    # No foreign keys at all: only the planner writes these rows, from the announcement, recipients
+    # and batches it reads and inserts in the same statement; per-row checks cost ~60 % of a
+    # planning page (bench/proposals/planning-foreign-keys.md), and one to announcements would
+    # make attaching each partition lock the announcements table.
+    # Primary key (id, announcement_id): the few statements that know only delivery ids
+    # (``outcomes.mark_in_doubt``) still probe each partition's index instead of scanning it.
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    announcement_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("announcements.id", ondelete="CASCADE")
-    )
-    # No foreign keys on recipient_id and batch_id: only the planner writes them, from the rows it
-    # reads and inserts in the same statement, and their per-row checks cost ~60 % of a planning
-    # page (bench/proposals/planning-foreign-keys.md). Recipients and batches are never deleted.
+    announcement_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     recipient_id: Mapped[int] = mapped_column(BigInteger)
-    message_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     batch_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[DeliveryState] = mapped_column(
         enum_column(DeliveryState, "delivery_state"),
@@ -71,14 +75,7 @@ class Delivery(Base):
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (
-        UniqueConstraint("announcement_id", "recipient_id"),
-        Index("ix_deliveries_batch_id", "batch_id"),
-        Index("ix_deliveries_recipient_id", "recipient_id"),
-        # Room on every page for the sent/DELIVERED/READ updates to stay there (HOT): none of
-        # those columns is indexed, so they then skip the five indexes (migration 0003).
-        {"postgresql_with": {"fillfactor": 50}},
-    )
+    __table_args__ = ({"postgresql_partition_by": "LIST (announcement_id)"},)
 
 
 class BatchState(enum.StrEnum):
@@ -136,4 +133,6 @@ class Batch(Base):
             "seq",
             postgresql_where=text("state IN ('pending', 'queued', 'leased', 'retry')"),
         ),
+        # The metrics' retry count reads only batches that were retried: few, whatever the history.
+        Index("ix_batches_retried", "attempts", postgresql_where=text("attempts > 1")),
     )

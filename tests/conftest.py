@@ -109,6 +109,14 @@ def _truncate_all(database: Database) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with database.engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # The announcements are gone, so are their deliveries partitions (else they pile up).
+        partitions = connection.execute(
+            text(
+                "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'deliveries'::regclass"
+            )
+        ).scalars()
+        for partition in list(partitions):
+            connection.execute(text(f"DROP TABLE {partition}"))
 
 
 @pytest.fixture

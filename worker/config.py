@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     error_threshold: float = Field(default=0.2, gt=0, le=1)
     error_threshold_min_batches: int = Field(default=20, ge=1)
 
+    # Retention: with a number of days set, beat archives announcements that finished longer ago
+    # than that (``blazecast history archive``) into this folder (default: <home>/archive).
+    history_archive_after_days: int | None = Field(default=None, ge=1)
+    history_archive_dir: Path | None = None
+
     # Operations.
     flower_basic_auth: str | None = None
     flower_port: int = Field(default=5555, ge=1, le=65535)

@@ -241,6 +241,13 @@ def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Fai
     return [Failure(state, text or "(no reason recorded)", int(n)) for state, text, n in rows]
 
 
+def archive_path(session: Session, announcement_id: uuid.UUID) -> str | None:
+    """Where ``history archive`` put the announcement's per-recipient rows, if it did."""
+    return session.execute(
+        select(Announcement.archive_path).where(Announcement.id == announcement_id)
+    ).scalar_one_or_none()
+
+
 def unreachable_count(session: Session, announcement_id: uuid.UUID) -> int:
     """Recipients of the announcement who cannot be messaged (the provider answered 403)."""
     return int(

@@ -31,11 +31,12 @@ TICK_SECONDS = 1.0
 REAP_SECONDS = 5.0
 RECORD_SECONDS = 1.0
 POLL_TICK_SECONDS = 1.0
+ARCHIVE_SECONDS = 3600.0
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     broker = resolve_urls(settings).redis
-    return {
+    config: dict[str, Any] = {
         "broker_url": broker,
         "broker_connection_retry_on_startup": True,
         "result_backend": None,
@@ -92,6 +93,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "timezone": "UTC",
     }
+    if settings.history_archive_after_days:
+        # Idempotent and resumable; an hour late is nothing for rows 90 days old.
+        config["beat_schedule"]["archive_history"] = {
+            "task": "blazecast.archive_history",
+            "schedule": ARCHIVE_SECONDS,
+            "options": {"expires": ARCHIVE_SECONDS},
+        }
+    return config
 
 
 def prefetch_for(queues: str) -> int:

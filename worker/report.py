@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -65,11 +66,28 @@ class Curves:
     marks: tuple[tuple[float, str], ...] = ()
 
 
+class AnnouncementArchived(Exception):
+    """The announcement's per-recipient rows were archived (``blazecast history archive``)."""
+
+    def __init__(self, announcement_id: uuid.UUID, path: str) -> None:
+        super().__init__(
+            f"announcement {announcement_id} was archived: its per-recipient report is {path} "
+            "(`announce show` still has its counters)"
+        )
+        self.path = path
+
+
+class TextSink(Protocol):
+    def write(self, text: str, /) -> object: ...
+
+
 def write_report(session: Session, announcement_id: uuid.UUID, out_dir: Path) -> ReportFiles:
     """Write ``<id>.csv`` and ``<id>.png`` under ``out_dir`` (created if needed)."""
     announcement = session.get(Announcement, announcement_id)
     if announcement is None:
         raise AnnouncementNotFound(announcement_id)
+    if announcement.archive_path is not None:
+        raise AnnouncementArchived(announcement_id, announcement.archive_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{announcement_id}.csv"
     png_path = out_dir / f"{announcement_id}.png"
@@ -96,6 +114,13 @@ def summary_notes(info: AnnouncementInfo) -> tuple[str, ...]:
 
 def write_outcomes_csv(session: Session, announcement_id: uuid.UUID, path: Path) -> int:
     """One line per recipient, in planning order; returns how many."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        return write_outcomes(session, announcement_id, handle)
+
+
+def write_outcomes(session: Session, announcement_id: uuid.UUID, handle: TextSink) -> int:
+    """The report's CSV (header, then one line per recipient in planning order) to ``handle``;
+    ``history archive`` writes the very same lines. Returns how many recipients."""
     d = Delivery
     query = (
         select(
@@ -115,25 +140,24 @@ def write_outcomes_csv(session: Session, announcement_id: uuid.UUID, path: Path)
         .execution_options(yield_per=STREAM_ROWS)
     )
     written = 0
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for row in session.execute(query):
-            user_id, message_id, state, attempts, sent, delivered, read, failed, reason = row
-            writer.writerow(
-                [
-                    user_id,
-                    message_id,
-                    state.value,
-                    attempts,
-                    _iso(sent),
-                    _iso(delivered),
-                    _iso(read),
-                    _iso(failed),
-                    reason or "",
-                ]
-            )
-            written += 1
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    for row in session.execute(query):
+        user_id, message_id, state, attempts, sent, delivered, read, failed, reason = row
+        writer.writerow(
+            [
+                user_id,
+                message_id,
+                state.value,
+                attempts,
+                _iso(sent),
+                _iso(delivered),
+                _iso(read),
+                _iso(failed),
+                reason or "",
+            ]
+        )
+        written += 1
     return written
 
 

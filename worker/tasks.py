@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -20,6 +21,7 @@ from celery import Task, shared_task
 from celery.exceptions import Retry
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from worker import history
 from worker.broadcast import dispatcher, pipeline, receipt_journal
 from worker.celery_app import runtime_of
 from worker.liveness import safe_record_tick
@@ -209,3 +211,17 @@ def poll_statuses(self: BlazecastTask, bot_id: int) -> dict[str, Any]:
     finally:
         runtime.redis.delete(poll_enqueued_key(bot_id))
     return dataclasses.asdict(run)
+
+
+@shared_task(bind=True, base=BlazecastTask, name="blazecast.archive_history")
+def archive_history(self: BlazecastTask) -> int:
+    """Hourly when BLAZECAST_HISTORY_ARCHIVE_AFTER_DAYS is set: archive what is old enough."""
+    settings = self.runtime.settings
+    if not settings.history_archive_after_days:
+        return 0
+    out_dir = settings.history_archive_dir or settings.home / "archive"
+    age = timedelta(days=settings.history_archive_after_days)
+    done = list(history.archive_due(self.runtime.db, age, out_dir))
+    if done:
+        log.info("archived %d announcements to %s", len(done), out_dir)
+    return len(done)

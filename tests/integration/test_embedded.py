@@ -98,3 +98,20 @@ def test_a_killed_holder_does_not_keep_the_engines_alive(home: Path) -> None:
     again, database_url, redis_url = _holder(home)
     assert _up(database_url, redis_url) == (True, True)
     _leave(again)
+
+
+def test_the_engine_compresses_full_page_images(home: Path) -> None:
+    holder, database_url, _ = _holder(home)
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # the reload reaches new sessions within moments
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cursor:
+                cursor.execute("SHOW wal_compression")
+                setting = (cursor.fetchone() or ("",))[0]
+            conn.close()
+            if setting == "pglz" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert setting == "pglz"
+    finally:
+        _leave(holder)

@@ -146,3 +146,68 @@ def test_0006_keeps_each_recipients_id_text_and_message_ids(empty_database: str)
     assert str(upper) in {user for _, user, _ in after}
     # And they are the ids the wire-level derivation gives for the same pair.
     assert all(str(m) == message_id_for(announcement, user) for _, user, m in after)
+
+
+def test_0008_carries_every_delivery_into_its_announcements_partition(
+    empty_database: str,
+) -> None:
+    migrate.upgrade(empty_database, "0007")
+    snapshot = "SELECT * FROM deliveries ORDER BY id"
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute("INSERT INTO bots (name, provider) VALUES ('b', 'mixin') RETURNING id")
+        (bot_id,) = cursor.fetchone() or (None,)
+        cursor.execute(
+            "INSERT INTO recipients (bot_id, user_id) "
+            "SELECT %s, gen_random_uuid()::text FROM generate_series(1, 40)",
+            (bot_id,),
+        )
+        cursor.execute(
+            "INSERT INTO announcements (id, bot_id, category, content, audience_kind) "
+            "SELECT gen_random_uuid(), %s, 'PLAIN_TEXT', '\"hi\"', 'all' "
+            "FROM generate_series(1, 3)",
+            (bot_id,),
+        )
+        # Each announcement to a different slice of recipients, in every state.
+        cursor.execute(
+            "INSERT INTO deliveries (announcement_id, recipient_id, message_id, state, "
+            "attempts, last_error, sent_at) "
+            "SELECT a.id, r.id, gen_random_uuid(), "
+            "(ARRAY['pending','sent','delivered','read','failed','skipped','unknown'])[1 + r.id % 7]"
+            "::delivery_state, r.id % 3, CASE WHEN r.id % 6 = 4 THEN 'boom' END, "
+            "CASE WHEN r.id % 6 BETWEEN 1 AND 3 THEN now() END "
+            "FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM announcements) a "
+            "JOIN recipients r ON r.id % 3 = a.n - 1 OR a.n = 1"
+        )
+        conn.commit()
+        cursor.execute(snapshot)
+        before = cursor.fetchall()
+    assert len(before) > 40
+    migrate.upgrade(empty_database)
+    migrate.check(empty_database)
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, announcement_id, recipient_id, message_id, batch_id, state, attempts, "
+            "last_error, sent_at, delivered_at, read_at, failed_at FROM deliveries ORDER BY id"
+        )
+        after = cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'deliveries'::regclass")
+        partitions = cursor.fetchone()
+        # A duplicate message id in one announcement is refused by its partition's index.
+        cursor.execute("SELECT announcement_id, recipient_id, message_id FROM deliveries LIMIT 1")
+        announcement_id, recipient_id, message_id = cursor.fetchone() or (None, None, None)
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            cursor.execute(
+                "INSERT INTO deliveries (announcement_id, recipient_id, message_id) "
+                "VALUES (%s, %s, %s)",
+                (announcement_id, recipient_id + 1000, message_id),
+            )
+        conn.rollback()
+        cursor.execute(
+            "INSERT INTO deliveries (announcement_id, recipient_id, message_id) "
+            "VALUES (%s, 1000, gen_random_uuid()) RETURNING id",
+            (announcement_id,),
+        )
+        (new_id,) = cursor.fetchone() or (None,)
+    assert after == before
+    assert partitions == (3,)
+    assert new_id > max(row[0] for row in before)  # the id sequence carried on

@@ -107,13 +107,19 @@ _PENDING = (
         _d.attempts,
     )
     .join_from(deliveries, recipients, _r.id == _d.recipient_id)
-    .where(_d.batch_id == bindparam("batch"), _d.sent_at.is_(None), _d.state.in_(UNSENT))
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT,
+        _d.batch_id == bindparam("batch"),
+        _d.sent_at.is_(None),
+        _d.state.in_(UNSENT),
+    )
     .order_by(_d.id)
 )
+_BATCH_ANNOUNCEMENT = select(batches.c.announcement_id).where(batches.c.id == bindparam("batch"))
 
 _RECORD_SENT = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.sent_at.is_(None))
+    .where(_d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.sent_at.is_(None))
     .values(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
@@ -128,7 +134,7 @@ _RECORD_SENT = _counted(
 # A provider whose dedup forgets counted the attempt before the request went out (``mark_in_doubt``).
 _RECORD_SENT_MARKED = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.sent_at.is_(None))
+    .where(_d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.sent_at.is_(None))
     .values(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts, _ATTEMPT),
@@ -142,7 +148,9 @@ _RECORD_SENT_MARKED = _counted(
 
 _RECORD_FAILED = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
+    )
     .values(
         state=DeliveryState.FAILED,
         failed_at=func.now(),
@@ -155,7 +163,9 @@ _RECORD_FAILED = _counted(
 
 _RECORD_UNKNOWN = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
+    )
     .values(
         state=DeliveryState.UNKNOWN,
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
@@ -167,7 +177,9 @@ _RECORD_UNKNOWN = _counted(
 
 _RECORD_SKIPPED = _counted(
     update(deliveries)
-    .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
+    )
     .values(state=DeliveryState.SKIPPED, last_error=bindparam("error", type_=Text))
     .returning(_d.id),
     "skipped",
@@ -176,7 +188,13 @@ _RECORD_SKIPPED = _counted(
 
 def pending_deliveries(conn: Connection, batch_id: int) -> list[Pending]:
     """Deliveries of the batch not yet accepted by the provider (nor failed or skipped)."""
-    return [Pending(*row) for row in conn.execute(_PENDING, {"batch": batch_id})]
+    # The announcement first, as a value: the deliveries query then names its partition, and
+    # Postgres plans only that one (a subquery would be pruned at run time, after planning all).
+    announcement_id = conn.execute(_BATCH_ANNOUNCEMENT, {"batch": batch_id}).scalar_one_or_none()
+    if announcement_id is None:
+        return []
+    values = {"batch": batch_id, "announcement": announcement_id}
+    return [Pending(*row) for row in conn.execute(_PENDING, values)]
 
 
 def _run_counted(

@@ -42,6 +42,7 @@ from models import (
     Recipient,
     RecipientStatus,
 )
+from worker.broadcast.partitions import ensure_partition
 
 PLAN_LEASE = timedelta(seconds=60)
 # An announcement's first page is small, so that its first batches go out within a fraction of a
@@ -161,6 +162,7 @@ def plan_page(
         return PageResult(0, 0, True)
     if announcement.batches_planned == 0:
         page_size = min(page_size, FIRST_PAGE_SIZE)
+        ensure_partition(session, announcement_id)
     target = audience_clause(announcement)
     page = (
         select(Recipient.id.label("recipient_id"), Recipient.user_id)

@@ -70,6 +70,7 @@ def show(announcement_id: str, as_json: bool) -> None:
         failures = progress.failures_by_reason(session, announcement_id_)
         batches = progress.batch_states(session, announcement_id_)
         content = progress.content_of(session, announcement_id_)
+        archive_path = progress.archive_path(session, announcement_id_)
     if as_json:
         data = info.to_json()
         data["failures"] = [
@@ -77,6 +78,7 @@ def show(announcement_id: str, as_json: bool) -> None:
         ]
         data["batches"] = {state.value: n for state, n in batches.items()}
         data["content"] = content
+        data["archive_path"] = archive_path
         render.echo_json(data)
         return
     out = render.console()
@@ -88,7 +90,9 @@ def show(announcement_id: str, as_json: bool) -> None:
         out.print(
             "batches: " + ", ".join(f"{s.value} {render.count(n)}" for s, n in batches.items())
         )
-    if failures:
+    if archive_path is not None:
+        out.print(f"archived: every recipient's outcome and failure reason is in {archive_path}")
+    elif failures:
         out.print(render.failures_table(failures))
     else:
         out.print("no failures")
@@ -213,11 +217,17 @@ def report(announcement_id: str, out_dir: Path) -> None:
     Example:
       blazecast announce report 3f2a --out reports/
     """
-    from worker.report import write_report
+    from worker.report import AnnouncementArchived, write_report
 
     with context.database().session() as session:
         key = progress.resolve_id(session, announcement_id)
-        files = write_report(session, key, out_dir)
+        try:
+            files = write_report(session, key, out_dir)
+        except AnnouncementArchived as archived:
+            info = progress.get_info(session, key)
+            click.echo(str(archived))
+            click.echo(render.progress_line(info, None))
+            return
     click.echo(
         f"wrote {files.csv_path} ({render.count(files.rows)} recipients) and {files.png_path}"
     )

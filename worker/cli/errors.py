@@ -9,6 +9,7 @@ from worker.broadcast.service import InvalidAnnouncement
 from worker.broadcast.state import AnnouncementNotFound
 from worker.config import ConfigError
 from worker.embedded import EngineError
+from worker.history import ArchiveError
 from worker.messaging.credentials import CredentialsError
 from worker.messaging.errors import Unauthorized
 from worker.messaging.mixin.keystore import KeystoreError
@@ -36,6 +37,7 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
     InvalidUserId,
     UnknownRecipients,
     CredentialFile,
+    ArchiveError,
 )
 
 

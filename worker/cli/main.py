@@ -30,7 +30,18 @@ def _register() -> None:
     # Imported here, not at module level, so that `blazecast --help` stays fast.
     from simulator.cli import simulator_command
     from simulator.imrest.cli import imrest_simulator_command
-    from worker.cli import announce, bots, db, demo, doctor, engines, metrics, processes, users
+    from worker.cli import (
+        announce,
+        bots,
+        db,
+        demo,
+        doctor,
+        engines,
+        history,
+        metrics,
+        processes,
+        users,
+    )
 
     for command in (
         db.db,
@@ -42,6 +53,7 @@ def _register() -> None:
         *demo.COMMANDS,
         *metrics.COMMANDS,
         *doctor.COMMANDS,
+        *history.COMMANDS,
         simulator_command,
         imrest_simulator_command,
     ):

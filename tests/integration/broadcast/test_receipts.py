@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from models import Announcement, Delivery, DeliveryState
+from models import Announcement, AnnouncementStatus, Delivery, DeliveryState
 from tests.factories import add_announcement, add_recipients
 from tests.integration.broadcast.pipeline import drive, make_sender, start_and_plan
 from worker.broadcast import state
@@ -113,3 +114,31 @@ def test_a_recount_never_overwrites_receipts_being_applied(
     with clean_db.session() as session:
         delivered = session.execute(select(Announcement.delivered)).scalar_one()
     assert delivered == 100
+
+
+def test_receipts_find_old_and_current_announcements_in_one_buffer(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    old_ids = _sent_announcement(clean_db, redis_client, 3)
+    with clean_db.session() as session:
+        # The first announcement finished long ago: its partition is searched only second.
+        session.execute(
+            update(Announcement).values(
+                status=AnnouncementStatus.COMPLETED, completed_at=func.now() - timedelta(days=30)
+            )
+        )
+    # Three more recipients: the new announcement goes to all six.
+    new_ids = [m for m in _sent_announcement(clean_db, redis_client, 3) if m not in old_ids][:3]
+    with clean_db.session() as session:
+        applied = apply_receipts(
+            session,
+            [(old_ids[0].upper(), "READ", T0), (new_ids[0], "DELIVERED", T0)]
+            + [(m, "READ", T0) for m in new_ids[1:]],
+        )
+    assert (applied.newly_delivered, applied.newly_read) == (4, 3)
+    with clean_db.session() as session:
+        reads = session.execute(select(Announcement.read).order_by(Announcement.completed_at)).all()
+        states = dict(session.execute(select(Delivery.message_id, Delivery.state)).all())
+    assert [r for (r,) in reads] == [1, 2]  # the old one first
+    assert states[uuid.UUID(old_ids[0])] is DeliveryState.READ
+    assert states[uuid.UUID(new_ids[0])] is DeliveryState.DELIVERED
