@@ -20,6 +20,7 @@ from pathlib import Path
 from celery import Celery
 from sqlalchemy import Engine, create_engine, text
 
+from worker.broadcast.partitions import partition_name
 from worker.db import sqlalchemy_url
 from worker.messaging.errors import PermanentError, TransientError
 from worker.messaging.mixin.http import HttpTransport
@@ -41,13 +42,13 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
 )
 
-RECORD_SENT = text(
-    """
-    INSERT INTO deliveries (announcement_id, recipient_id, message_id, state, attempts, sent_at)
+# Into the announcement's own partition (``enqueue_all`` made it): its unique index on the
+# recipient is the conflict target. The name comes from a parsed UUID, never from input text.
+RECORD_SENT = """
+    INSERT INTO {partition} (announcement_id, recipient_id, message_id, state, attempts, sent_at)
     VALUES (:announcement_id, :recipient_id, :message_id, 'sent', 1, now())
-    ON CONFLICT (announcement_id, recipient_id) DO NOTHING
+    ON CONFLICT (recipient_id) DO NOTHING
     """
-)
 
 
 @functools.cache
@@ -81,7 +82,7 @@ def send_one(
         return
     with _engine().begin() as connection:
         connection.execute(
-            RECORD_SENT,
+            text(RECORD_SENT.format(partition=partition_name(uuid.UUID(announcement_id)))),
             {
                 "announcement_id": uuid.UUID(announcement_id),
                 "recipient_id": recipient_id,

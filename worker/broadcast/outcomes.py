@@ -247,27 +247,38 @@ def record_unknown(
     )
 
 
-def mark_in_doubt(conn: Connection, delivery_ids: Sequence[int]) -> None:
+_MARK_IN_DOUBT = (
+    update(deliveries)
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
+    )
+    .values(attempts=_d.attempts + 1)
+)
+_CLEAR_DOUBT = (
+    update(deliveries)
+    .where(
+        _d.announcement_id == _ANNOUNCEMENT,
+        _d.id == any_(_IDS),
+        _d.state == DeliveryState.PENDING,
+        _d.attempts > 0,
+    )
+    .values(attempts=_d.attempts - 1)
+)
+
+
+def mark_in_doubt(
+    conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int]
+) -> None:
     """A request carrying these deliveries is about to go out: count the attempt first, so that
     if no answer comes (a timeout, a crash) a retry past the provider's retry horizon knows
     they may have been delivered."""
-    conn.execute(
-        update(deliveries)
-        .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING)
-        .values(attempts=_d.attempts + 1),
-        {"ids": list(delivery_ids)},
-    )
+    conn.execute(_MARK_IN_DOUBT, {"announcement": announcement_id, "ids": list(delivery_ids)})
 
 
-def clear_doubt(conn: Connection, delivery_ids: Sequence[int]) -> None:
+def clear_doubt(conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int]) -> None:
     """The request noted by ``mark_in_doubt`` was refused as a whole, which ran nothing (spec
     §4): these deliveries are certainly not delivered, and the attempt does not count."""
-    conn.execute(
-        update(deliveries)
-        .where(_d.id == any_(_IDS), _d.state == DeliveryState.PENDING, _d.attempts > 0)
-        .values(attempts=_d.attempts - 1),
-        {"ids": list(delivery_ids)},
-    )
+    conn.execute(_CLEAR_DOUBT, {"announcement": announcement_id, "ids": list(delivery_ids)})
 
 
 def record_skipped(

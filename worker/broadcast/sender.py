@@ -323,7 +323,7 @@ class BatchSender:
             # crash or a lost reply leaves its recipients in doubt, never silently re-sent.
             with self.db.session() as session:
                 conn = session.connection()
-                outcomes.mark_in_doubt(conn, ids)
+                outcomes.mark_in_doubt(conn, lease.announcement.id, ids)
                 if lease.first_attempt_age is None:
                     conn.execute(_FIRST_ATTEMPT, {"batch": lease.batch_id})
             lease.first_attempt_age = lease.first_attempt_age or 0.0
@@ -333,7 +333,7 @@ class BatchSender:
             if horizon:
                 # Refused as a whole: nothing ran, so these recipients are no longer in doubt.
                 with self.db.session() as session:
-                    outcomes.clear_doubt(session.connection(), ids)
+                    outcomes.clear_doubt(session.connection(), lease.announcement.id, ids)
             if isinstance(error, Unauthorized):
                 raise
             if isinstance(error, BatchRefused):
