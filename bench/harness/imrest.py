@@ -73,13 +73,21 @@ class ImRestStack:
             return found
 
     def wait_for(
-        self, condition: Callable[[], bool], *, timeout: float, what: str, poll: float = 0.5
+        self,
+        condition: Callable[[], bool],
+        *,
+        timeout: float,
+        what: str,
+        poll: float = 0.5,
+        allow_dead: bool = False,
     ) -> float:
+        """Poll ``condition`` until true; returns the seconds waited. A child that died (unless
+        ``allow_dead``: a fault campaign kills and restarts them) or the timeout raises."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if condition():
                 return time.monotonic() - started
-            dead = self.group.dead()
+            dead = [] if allow_dead else self.group.dead()
             if dead:
                 raise RuntimeError(f"{dead[0].name} exited while waiting for {what}")
             time.sleep(poll)

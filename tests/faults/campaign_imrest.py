@@ -71,6 +71,7 @@ def run_imrest_scenario(scenario: Scenario, *, seed: int, timeout: float = 240.0
                 lambda: _status(stack, announcement_id) is AnnouncementStatus.COMPLETED,
                 timeout=timeout,
                 what=f"the {scenario.name} broadcast to complete",
+                allow_dead=True,
             )
         finally:
             finished.set()
