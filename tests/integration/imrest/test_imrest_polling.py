@@ -256,7 +256,7 @@ def test_polling_stays_within_its_share_of_the_budget_while_sending_runs(
         f"sent for {elapsed:.1f} s; peaks per {window:g} s window: {peaks}, all "
         f"{stats['requests_window']['largest']}"
     )
-    assert elapsed > 3 * window, "sending ran for several windows"
+    assert elapsed > 2 * window, "sending ran for several windows"
     assert stats["requests_window"]["largest"] <= quota
     assert peaks["conversation"] <= share * quota
     # Polling used its share (it had far more to do) and sending the rest.
