@@ -35,6 +35,9 @@ from worker.messaging.provider import OutOfTokens
 
 log = logging.getLogger(__name__)
 
+#: How much of an unexpected ``data`` an error quotes.
+SHOWN_DATA_CHARS = 80
+
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
@@ -108,9 +111,12 @@ class ImRestTransport:
         envelope = self._call("POST", request.path, body=request.body)
         if envelope.get("data") is not True:
             # §4: code 200 with data false is a failure of the whole batch, not retried.
+            shown = json.dumps(envelope.get("data"))
+            if len(shown) > SHOWN_DATA_CHARS:  # the server's text goes into stored reasons
+                shown = shown[:SHOWN_DATA_CHARS] + "…"
             raise BatchRefused(
                 f"the server declined the batch without a reason (code 200, data "
-                f"{json.dumps(envelope.get('data'))}); transaction {request.transaction_id}",
+                f"{shown}); transaction {request.transaction_id}",
                 code=200,
                 provider=PROVIDER,
                 extra={"transaction_id": request.transaction_id},
