@@ -18,7 +18,7 @@ import psycopg2
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -109,12 +109,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, synchronous_commit=synchronous_commit)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; a connection checked out through it runs each statement in its own
+        # implicit transaction (psycopg2 switches to autocommit without a round trip).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""
         with self.sessions.begin() as session:
             yield session
+
+    def read_scalar(self, statement: Executable, values: dict[str, Any]) -> Any:
+        """The first column of the first row of one read (None without a row), outside any
+        transaction: one round trip where a session adds a BEGIN and a COMMIT."""
+        with self._autocommit.connect() as connection:
+            return connection.execute(statement, values).scalar()
 
     def dispose(self) -> None:
         self.engine.dispose()

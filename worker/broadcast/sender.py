@@ -268,7 +268,7 @@ class BatchSender:
                 return None
             attempts, age, split_size, *columns = leased
             announcement = _Announcement(*columns)
-            pending = outcomes.pending_deliveries(conn, batch_id)
+            pending = outcomes.pending_deliveries(conn, batch_id, announcement.id)
             # A delivery already in a request that got no answer stays in it: dropping it would
             # change the request (and its transaction id) of a provider whose dedup forgets.
             gone = [
@@ -373,12 +373,7 @@ class BatchSender:
         lease.split_size = size
 
     def _check_still_sending(self, lease: _Lease) -> None:
-        with self.db.session() as session:
-            status = (
-                session.connection()
-                .execute(_STATUS, {"announcement": lease.announcement.id})
-                .scalar_one_or_none()
-            )
+        status = self.db.read_scalar(_STATUS, {"announcement": lease.announcement.id})
         if status != AnnouncementStatus.SENDING:
             raise _Stopped(status)
 
@@ -464,7 +459,7 @@ class BatchSender:
                 return self._unknowable(lease, reason, sent, failed)
             with self.db.session() as session:
                 conn = session.connection()
-                rest = outcomes.pending_deliveries(conn, lease.batch_id)
+                rest = outcomes.pending_deliveries(conn, lease.batch_id, lease.announcement.id)
                 failed += outcomes.record_failed(
                     conn,
                     lease.announcement.id,
@@ -510,7 +505,7 @@ class BatchSender:
         announcement_id, attempt = lease.announcement.id, lease.attempts
         with self.db.session() as session:
             conn = session.connection()
-            rest = outcomes.pending_deliveries(conn, lease.batch_id)
+            rest = outcomes.pending_deliveries(conn, lease.batch_id, lease.announcement.id)
             doubtful = [p.delivery_id for p in rest if p.attempts > 0]
             never_sent = [p.delivery_id for p in rest if p.attempts == 0]
             unknown = outcomes.record_unknown(

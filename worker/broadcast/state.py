@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -138,16 +138,21 @@ def recount(session: Session, announcement_id: uuid.UUID) -> None:
     )
 
 
+# Built once with a bind parameter: the sender asks after every batch, and building the
+# statement (and its cache key) each time cost about as much as running it.
+_ANNOUNCEMENT_ID = bindparam("announcement", type_=Announcement.__table__.c.id.type)
+_COMPLETABLE = select(Announcement.id).where(
+    Announcement.id == _ANNOUNCEMENT_ID,
+    Announcement.planned.is_(True),
+    Announcement.status == AnnouncementStatus.SENDING,
+    ~exists().where(Batch.announcement_id == _ANNOUNCEMENT_ID, Batch.state.in_(OPEN_BATCH_STATES)),
+)
+
+
 def complete_if_done(session: Session, announcement_id: uuid.UUID) -> bool:
     """Complete a fully planned announcement that has no open batch left; True if it completed."""
-    planned_and_sending = session.execute(
-        select(Announcement.id).where(
-            Announcement.id == announcement_id,
-            Announcement.planned.is_(True),
-            Announcement.status == AnnouncementStatus.SENDING,
-        )
-    ).first()
-    if planned_and_sending is None or has_open_batches(session, announcement_id):
+    completable = session.execute(_COMPLETABLE, {"announcement": announcement_id}).first()
+    if completable is None:
         return False
     recount(session, announcement_id)
     return transition(

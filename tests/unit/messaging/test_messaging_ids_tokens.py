@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -63,6 +64,14 @@ def test_group_conversation_id_matches_the_go_sdk_vector():
 def test_unique_object_id_depends_on_order_as_the_spec_vectors_show():
     assert unique_object_id(ANNOUNCEMENT, RECIPIENT) == "d6a862bd-7f0e-32b4-91f2-93ef4128ad02"
     assert unique_object_id(RECIPIENT, ANNOUNCEMENT) == "3e187b89-a231-37af-8e1c-2953bf2a9eb9"
+
+
+def test_derived_ids_set_version_3_and_the_variant_for_every_digit_as_uuid3_does():
+    # 512 inputs give every first digit of bytes 6 and 8 many times over.
+    for n in range(512):
+        part = f"part-{n}"
+        digest = hashlib.md5(part.encode(), usedforsecurity=False).digest()
+        assert unique_object_id(part) == str(uuid.UUID(bytes=digest, version=3))
 
 
 def test_message_id_is_deterministic_and_announcement_first():
