@@ -50,7 +50,7 @@ def test_receipts_are_journaled_and_a_recording_is_asked_for(
     stream = receipt_journal.stream_key("1")
     [(_, fields)] = redis_client.xrange(stream)
     assert receipt_journal.decode(fields[b"r"]) == [
-        (f"9054acea-1a62-4716-9fa3-1a8c70a2165{i}", "READ", T0) for i in range(3)
+        (f"9054acea-1a62-4716-9fa3-1a8c70a2165{i}", "READ", T0.isoformat()) for i in range(3)
     ]
     assert asked == [1] and listener.receipts_stored == 3
 

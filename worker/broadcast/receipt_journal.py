@@ -32,7 +32,7 @@ from worker.db import Database
 
 log = logging.getLogger(__name__)
 
-Receipt = tuple[str, str, datetime]
+Receipt = receipts.Receipt
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
 STREAM_PREFIX = "blazecast:receipts:"
@@ -80,17 +80,20 @@ def encode(batch: Sequence[Receipt]) -> bytes:
     read: the recorder, which reads every line, is the one that has to keep up
     (docs/decisions/0001)."""
     return "\n".join(
-        f"{message_id} {_STATUS_CODES[status]} {at.isoformat()}" for message_id, status, at in batch
+        f"{message_id} {_STATUS_CODES[status]} {at if isinstance(at, str) else at.isoformat()}"
+        for message_id, status, at in batch
     ).encode()
 
 
 def decode(payload: bytes) -> list[Receipt]:
-    """The receipts of one entry; a line that does not parse is skipped (and logged)."""
-    parsed = []
+    """The receipts of one entry, their times as the ISO text written (checked, not converted:
+    Postgres reads the text); a line that does not parse is skipped (and logged)."""
+    parsed: list[Receipt] = []
     for line in payload.decode("utf-8", errors="replace").splitlines():
         try:
             message_id, code, at = line.split(" ")
-            parsed.append((message_id, _STATUSES[code], datetime.fromisoformat(at)))
+            datetime.fromisoformat(at)
+            parsed.append((message_id, _STATUSES[code], at))
         except (ValueError, KeyError):
             log.warning("receipts journal: skipping an unreadable line %r", line[:100])
     return parsed

@@ -142,3 +142,24 @@ def test_receipts_find_old_and_current_announcements_in_one_buffer(
     assert [r for (r,) in reads] == [1, 2]  # the old one first
     assert states[uuid.UUID(old_ids[0])] is DeliveryState.READ
     assert states[uuid.UUID(new_ids[0])] is DeliveryState.DELIVERED
+
+
+def test_a_receipt_with_a_comma_in_a_field_is_dropped_and_the_others_applied(
+    clean_db: Database, redis_client: redis.Redis
+) -> None:
+    a, b = _sent_announcement(clean_db, redis_client, 2)
+    with clean_db.session() as session:
+        applied = apply_receipts(
+            session,
+            [
+                (f"{a},{b}", "READ", T0),  # would shift every list against the others
+                (a, "DELIVERED", T0),
+                (b, "READ", T0 + timedelta(seconds=1)),
+            ],
+        )
+    assert (applied.newly_delivered, applied.newly_read) == (2, 1)
+    with clean_db.session() as session:
+        states = {
+            str(m): s for m, s in session.execute(select(Delivery.message_id, Delivery.state))
+        }
+    assert states == {a: DeliveryState.DELIVERED, b: DeliveryState.READ}
