@@ -34,9 +34,13 @@ class BlazeTransport:
         Re-sending the whole batch after a partial success is safe: Mixin deduplicates by
         ``message_id``, so the half that went through is not shown twice.
         """
-        check_batch(messages)
         plain = [m for m in messages if m.category in PLAIN_CATEGORIES]
         others = [m for m in messages if m.category not in PLAIN_CATEGORIES]
+        if plain and others:
+            # Checked whole first, so that neither half goes out of a batch over the limits.
+            # A batch of one kind is checked by the one client that sends it: encoding a batch
+            # to measure it costs as much as the frame itself.
+            check_batch(messages)
         if plain:
             self.blaze.send_messages(plain)
         if others:
