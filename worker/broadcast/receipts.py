@@ -173,18 +173,18 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> ReceiptsApp
     """
     if not receipts:
         return ReceiptsApplied(0, 0, 0)
-    receipts = [(str(m).lower(), status, at) for m, status, at in receipts]
     receiving = _receiving(session)
     delivered = read = 0
-    rest = receipts
+    wanted: set[str] | None = None
     if receiving:
-        newest = receiving[0]
-        delivered, read, missing = _apply_to(session, newest, receipts)
+        delivered, read, missing = _apply_to(session, receiving[0], receipts)
         if not missing:
             return ReceiptsApplied(len(receipts), delivered, read)
-        wanted = set(missing)
-        rest = [r for r in receipts if r[0] in wanted]
-        receiving = receiving[1:]
+        wanted, receiving = set(missing), receiving[1:]
+    # Ids as Postgres writes them (lowercase), to match what the look-ups return.
+    rest = [(m.lower(), status, at) for m, status, at in receipts]
+    if wanted is not None:
+        rest = [r for r in rest if r[0] in wanted]
     owners = _find(session, [m for m, _, _ in rest], receiving)
     per_announcement: dict[str, list[Receipt]] = {}
     for receipt in rest:
@@ -206,7 +206,7 @@ def _apply_to(
 ) -> tuple[int, int, list[str]]:
     """Apply ``receipts`` to the announcement's deliveries: (newly delivered, newly read, the
     message ids that are none of its deliveries)."""
-    message_ids = ",".join(m for m, _, _ in receipts)
+    message_ids = ",".join(m for m, _, _ in receipts).lower()
     statuses = ",".join(status for _, status, _ in receipts)
     ats = ",".join(at if isinstance(at, str) else at.isoformat() for _, _, at in receipts)
     if not all(text.count(",") == len(receipts) - 1 for text in (message_ids, statuses, ats)):
