@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -51,9 +50,11 @@ UNSENT = (DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.DELIVERED, De
 CLOSED = (BatchState.DONE, BatchState.FAILED, BatchState.CANCELLED)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A delivery of the batch that still has to go out; ids as the text the wire carries."""
+class Pending(NamedTuple):
+    """A delivery of the batch that still has to go out; ids as the text the wire carries.
+
+    A named tuple: a batch reads a hundred per attempt, each built in a quarter of the time of a
+    frozen dataclass."""
 
     delivery_id: int
     message_id: str
