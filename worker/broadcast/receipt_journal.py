@@ -114,6 +114,10 @@ class ReceiptJournal:
 
         With ``ask``, the same round trip also sets the bot's "recording enqueued" flag; True
         means it was not set yet, so the caller publishes a ``record_receipts``."""
+        if not ask and 0 < len(batch) <= ENTRY_RECEIPTS:
+            # Most appends: one entry, no pipeline to build.
+            self.client.xadd(self.stream, {"r": encode(batch)})
+            return False
         pipe = self.client.pipeline(transaction=False)
         for start in range(0, len(batch), ENTRY_RECEIPTS):
             pipe.xadd(self.stream, {"r": encode(batch[start : start + ENTRY_RECEIPTS])})
