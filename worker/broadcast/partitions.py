@@ -77,6 +77,18 @@ def ensure_partition(conn: Connection | Session, announcement_id: uuid.UUID) -> 
     return True
 
 
+def analyze_partition_key(conn: Connection | Session, announcement_id: uuid.UUID) -> None:
+    """Tell the planner that the new partition holds one announcement, from its first page on.
+
+    Until autovacuum first analyzes a partition (a minute or more after planning began), the
+    planner guesses that ``announcement_id = …`` keeps 0.5 % of its rows and ANDs the primary key's
+    index into every per-announcement read: the metrics' receipt lag then read the whole key index
+    (28 ms at 1,000,000 rows, every scrape). Statistics of that column alone cost a few
+    milliseconds and mislead about no other column (a page's 20 batch ids would pass for all).
+    """
+    conn.execute(text(f"ANALYZE {partition_name(announcement_id)} (announcement_id)"))
+
+
 def drop_partition(conn: Connection | Session, announcement_id: uuid.UUID) -> bool:
     """Detach and drop the announcement's partition (archive); True if there was one."""
     if not exists(conn, announcement_id):

@@ -42,7 +42,7 @@ from models import (
     Recipient,
     RecipientStatus,
 )
-from worker.broadcast.partitions import ensure_partition
+from worker.broadcast.partitions import analyze_partition_key, ensure_partition
 
 PLAN_LEASE = timedelta(seconds=60)
 # An announcement's first page is small, so that its first batches go out within a fraction of a
@@ -229,6 +229,8 @@ def plan_page(
             skipped=Announcement.skipped + skipped,
         )
     session.execute(update(Announcement).where(Announcement.id == announcement_id).values(values))
+    if first_seq == 0:
+        analyze_partition_key(session, announcement_id)
     return PageResult(count, batches, finished)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from models import Announcement, AnnouncementStatus, Batch, Delivery, DeliveryState, RecipientStatus
 from tests.factories import add_announcement, add_recipients
-from worker.broadcast import dispatcher, planner
+from worker.broadcast import dispatcher, partitions, planner
 from worker.broadcast.service import Audience
 from worker.messaging.mixin.ids import message_id_for
 
@@ -173,3 +173,33 @@ def test_planning_stays_a_bounded_number_of_messages_ahead_of_sending(db_session
         select(func.count()).where(Delivery.announcement_id == announcement.id)
     ).scalar_one()
     assert planned == 450
+
+
+def test_a_new_partition_has_statistics_of_its_key_after_the_first_page(
+    db_session: Session,
+) -> None:
+    """Without them the planner reads the whole primary key index in every per-announcement read
+    (the metrics' receipt lag read 1,000,000 index entries to find 2,000 rows)."""
+    add_recipients(db_session, 300)
+    announcement = add_announcement(db_session)
+    _start(db_session, announcement)
+    assert planner.claim_plan_lease(db_session, announcement.id, "test")
+    planner.plan_page(db_session, announcement.id, page_size=100, batch_size=100)
+    stats = db_session.execute(
+        text(
+            "SELECT attname, n_distinct FROM pg_stats WHERE tablename = :t ORDER BY attname"
+        ),
+        {"t": partitions.partition_name(announcement.id)},
+    ).all()
+    # The key alone: a first page's few batch ids must not pass for every batch id there is.
+    assert stats == [("announcement_id", 1.0)]
+    plan = "\n".join(
+        db_session.execute(
+            text(
+                "EXPLAIN SELECT count(*) FROM deliveries "
+                "WHERE announcement_id = :a AND batch_id = ANY(:b)"
+            ),
+            {"a": announcement.id, "b": [1, 2]},
+        ).scalars()
+    )
+    assert "_pkey" not in plan
