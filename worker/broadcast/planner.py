@@ -42,7 +42,7 @@ from models import (
     Recipient,
     RecipientStatus,
 )
-from worker.broadcast.partitions import analyze_partition_key, ensure_partition
+from worker.broadcast.partitions import analyze_first_page, ensure_partition
 
 PLAN_LEASE = timedelta(seconds=60)
 # An announcement's first page is small, so that its first batches go out within a fraction of a
@@ -230,7 +230,7 @@ def plan_page(
         )
     session.execute(update(Announcement).where(Announcement.id == announcement_id).values(values))
     if first_seq == 0:
-        analyze_partition_key(session, announcement_id)
+        analyze_first_page(session, announcement_id)
     return PageResult(count, batches, finished)
 
 
