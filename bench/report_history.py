@@ -37,7 +37,7 @@ def history_section(r: dict[str, Any], migration: dict[str, Any], load_note: str
         f"{f['audience']:,}-recipient announcements bulk-loaded as history (each size in engines "
         "of its own), then at each size a new announcement to the same audience planned, 100,000 "
         "of its receipts applied, shown, its curves drawn, and the metrics scraped (each read the "
-        "median of 9), and removed again. "
+        "median of 9, of 45 for the scrape), and removed again. "
         + (
             f"{rounds} rounds, each taking every size in turn; a figure is the median of its "
             "rounds."
