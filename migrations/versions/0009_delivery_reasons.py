@@ -3,7 +3,7 @@
 A failed, skipped or unknown delivery kept its reason's whole text in its own row (``last_error``):
 a batch given up after its retries wrote the same ~100 characters into each of its 100 rows, and
 growing a row past the room its page had left made that update non-HOT, a new entry in every index.
-A 4-byte reference does neither (bench/delivery_storage.py; the figures are in the README).
+A 4-byte reference does neither (docs/decisions/2026-12-02-delivery-reasons-stored-once.md).
 
 Every distinct text becomes one ``delivery_reasons`` row, and every delivery that had a text points
 at the row of exactly that text (an equality join); the number of rows so rewritten must equal the
