@@ -19,7 +19,7 @@ is the median of its rounds. Figures go to ``bench/results/history.json`` and ``
 
     .venv/bin/python -m bench.history                       # 0, 10M and 30M rows, 3 rounds
     .venv/bin/python -m bench.history --sizes 0,3M --audience 200000
-    .venv/bin/python -m bench.history --migration 3M      # migration 0008's time per million rows
+    .venv/bin/python -m bench.history --migration 3M      # migrations 0008, 0009: time per 1M rows
 """
 
 from __future__ import annotations
@@ -70,23 +70,38 @@ def parse_size(value: str) -> int:
     return int(float(value.rstrip("KM") or 0) * scale)
 
 
+# The reason of a failed delivery of the history: its own, naming the user (as a refusal of one
+# recipient does); stored once per text.
+_HISTORY_REASONS = (
+    "INSERT INTO delivery_reasons (text) "
+    "SELECT 'Forbidden: 403 (details: user ' || r.user_id || ')' FROM recipients r "
+    "WHERE r.bot_id = :bot AND r.id % 100 = 0 ON CONFLICT (text) DO NOTHING"
+)
+
 # One finished delivery per recipient, in planning order; the same message ids as the planner's
 # (md5 of the two UUIDs); 1 % failed with a reason, 60 % READ, 30 % DELIVERED, the rest sent.
 _HISTORY_ROWS = (
     "(id, announcement_id, recipient_id, message_id, batch_id, "
-    "state, attempts, last_error, sent_at, delivered_at, read_at, failed_at) "
+    "state, attempts, reason_id, sent_at, delivered_at, read_at, failed_at) "
     "SELECT nextval('deliveries_id_seq'), :a, r.id, "
     "md5(:a_text || r.user_id)::uuid, :base + (r.id - 1) / 100, "
     "CASE WHEN r.id % 100 = 0 THEN 'failed' WHEN r.id % 10 < 6 THEN 'read' "
     "     WHEN r.id % 10 < 9 THEN 'delivered' ELSE 'sent' END::delivery_state, 1, "
-    "CASE WHEN r.id % 100 = 0 THEN 'Forbidden: 403 (details: user ' || r.user_id "
-    "     || ')' END, "
+    "CASE WHEN r.id % 100 = 0 THEN "
+    "     (SELECT id FROM delivery_reasons "
+    "      WHERE text = 'Forbidden: 403 (details: user ' || r.user_id || ')') END, "
     "CASE WHEN r.id % 100 <> 0 THEN a.t + r.id * interval '3 ms' END, "
     "CASE WHEN r.id % 100 <> 0 AND r.id % 10 < 9 THEN a.t + r.id * interval '4 ms' END, "
     "CASE WHEN r.id % 100 <> 0 AND r.id % 10 < 6 THEN a.t + r.id * interval '9 ms' END, "
     "CASE WHEN r.id % 100 = 0 THEN a.t + r.id * interval '3 ms' END "
     "FROM recipients r, (SELECT started_at AS t FROM announcements WHERE id = :a) a "
     "WHERE r.bot_id = :bot ORDER BY r.id"
+)
+
+
+# The same rows at revision 0007 (``measure_migration``), when each held its reason's text.
+_HISTORY_ROWS_0007 = _HISTORY_ROWS.replace("reason_id,", "last_error,").replace(
+    "(SELECT id FROM delivery_reasons       WHERE text = ", "("
 )
 
 
@@ -142,6 +157,7 @@ def load_finished_announcement(db: Database, bot_id: int, audience: int, days_ag
         ).scalars()
         batch_base = min(first_batch)
         session.execute(text(ddl[0]))
+        session.execute(text(_HISTORY_REASONS), {"bot": bot_id})
         into = f"INSERT INTO {table} "  # a name made of a parsed UUID
         session.execute(
             text(into + _HISTORY_ROWS),
@@ -333,8 +349,8 @@ def configure_postgres(engines: BenchEngines, settings: dict[str, str]) -> None:
 
 
 def measure_migration(rows: int, audience: int) -> None:
-    """Migration 0008 on a deployment with ``rows`` deliveries in the old, flat table: seconds per
-    million rows, and whether every row arrived."""
+    """Migrations 0008 and 0009 on a deployment with ``rows`` deliveries in the old, flat table:
+    each one's seconds per million rows, and whether every row arrived."""
     run = Run("history_migration")
     run.command = run.command.replace("bench.history_migration", "bench.history")
     engines = BenchEngines.start("history_migration")
@@ -358,15 +374,18 @@ def measure_migration(rows: int, audience: int) -> None:
                     {"a": announcement_id, "bot": bot.id},
                 )
                 session.execute(
-                    text("INSERT INTO deliveries " + _HISTORY_ROWS.replace(":base +", "")),
+                    text("INSERT INTO deliveries " + _HISTORY_ROWS_0007.replace(":base +", "")),
                     {"a": announcement_id, "a_text": str(announcement_id), "bot": bot.id},
                 )
         with db.session() as session:
             before = session.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
         db.dispose()
         started = time.perf_counter()
-        migrate.upgrade(engines.database_url)
+        migrate.upgrade(engines.database_url, "0008")
         seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        migrate.upgrade(engines.database_url)
+        reasons_seconds = time.perf_counter() - started
         db = Database(engines.database_url)
         with db.session() as session:
             after = session.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
@@ -374,15 +393,20 @@ def measure_migration(rows: int, audience: int) -> None:
     finally:
         engines.stop()
     per_million = seconds / max(before, 1) * 1_000_000
+    reasons_per_million = reasons_seconds / max(before, 1) * 1_000_000
     run.save(
         {
             "rows_before": before,
             "rows_after": after,
             "seconds": round(seconds, 1),
             "seconds_per_million": round(per_million, 1),
+            "reasons_seconds": round(reasons_seconds, 1),
+            "reasons_seconds_per_million": round(reasons_per_million, 1),
         },
         f"migration 0008: {before:,} deliveries into per-announcement partitions in "
-        f"{seconds:.1f} s ({per_million:.1f} s per million rows), {after:,} after",
+        f"{seconds:.1f} s ({per_million:.1f} s per million rows), {after:,} after; "
+        f"0009 (reasons stored once): {reasons_seconds:.1f} s "
+        f"({reasons_per_million:.1f} s per million rows)",
     )
 
 
@@ -391,7 +415,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="0,10M,30M", help="rows of history to measure at")
     parser.add_argument("--audience", type=int, default=1_000_000)
     parser.add_argument(
-        "--migration", default=None, help="instead: time migration 0008 over this many rows"
+        "--migration",
+        default=None,
+        help="instead: time migrations 0008 and 0009 over this many rows",
     )
     parser.add_argument(
         "--pg",
