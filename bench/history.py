@@ -1,9 +1,11 @@
 """Delivery history at scale: what planning, receipts, show, report and metrics cost as history grows.
 
-History is bulk-loaded in SQL, one finished 1,000,000-recipient announcement at a time, the way the
-real tables hold it (one partition per announcement, its indexes, its batches, timestamps and a
-few failures); then, at each size, the figures of issue 15 are measured on a new announcement to
-the same audience, in this process through the functions the workers and the CLI call:
+Each size of history gets engines of its own, bulk-loaded in SQL one finished 1,000,000-recipient
+announcement at a time, the way the real tables hold it (one partition per announcement, its
+indexes, its batches, timestamps and a few failures). Then, in rounds that take every size in turn
+(side by side, so that the machine's drift falls on all sizes alike), the figures of issue 15 are
+measured on a new announcement to the same audience, in this process through the functions the
+workers and the CLI call:
 
 - planning it (``pipeline.plan``, pages of 20,000, after a ``CHECKPOINT``), and the WAL it wrote;
 - receipts: 100,000 DELIVERED receipts of it, in buffers of 5,000 (``apply_receipts``), 1 process;
@@ -11,12 +13,13 @@ the same audience, in this process through the functions the workers and the CLI
 - the report's curves of it (``outcome_curves``), once 100,000 of its rows are sent;
 - the Postgres half of a metrics scrape (``BlazecastCollector._from_postgres``).
 
-The new announcement then stays, as finished history. Figures go to ``bench/results/history.json`` and
-``history.png``; ``python -m bench.report`` puts them in the README.
+The new announcement is then removed, so that each size keeps its history across rounds; a figure
+is the median of its rounds. Figures go to ``bench/results/history.json`` and ``history.png``;
+``python -m bench.report`` puts them in the README.
 
-    .venv/bin/python -m bench.history                       # 0, 10M and 30M rows
+    .venv/bin/python -m bench.history                       # 0, 10M and 30M rows, 3 rounds
     .venv/bin/python -m bench.history --sizes 0,3M --audience 200000
-    .venv/bin/python -m bench.history --migration 3M      # migration 0008's time per million rows
+    .venv/bin/python -m bench.history --migration 3M      # migrations 0008, 0009: time per 1M rows
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +53,7 @@ from worker.report import outcome_curves
 
 RECEIPTS = 100_000
 RECEIPT_BUFFER = 5_000
-REPEATS = 5
+REPEATS = 9
 FIGURES = (
     ("planning_seconds", "planning a {audience} announcement", "s"),
     ("wal_bytes_per_row", "WAL written by that planning, per row", "B"),
@@ -66,23 +70,38 @@ def parse_size(value: str) -> int:
     return int(float(value.rstrip("KM") or 0) * scale)
 
 
+# The reason of a failed delivery of the history: its own, naming the user (as a refusal of one
+# recipient does); stored once per text.
+_HISTORY_REASONS = (
+    "INSERT INTO delivery_reasons (text) "
+    "SELECT 'Forbidden: 403 (details: user ' || r.user_id || ')' FROM recipients r "
+    "WHERE r.bot_id = :bot AND r.id % 100 = 0 ON CONFLICT (text) DO NOTHING"
+)
+
 # One finished delivery per recipient, in planning order; the same message ids as the planner's
 # (md5 of the two UUIDs); 1 % failed with a reason, 60 % READ, 30 % DELIVERED, the rest sent.
 _HISTORY_ROWS = (
     "(id, announcement_id, recipient_id, message_id, batch_id, "
-    "state, attempts, last_error, sent_at, delivered_at, read_at, failed_at) "
+    "state, attempts, reason_id, sent_at, delivered_at, read_at, failed_at) "
     "SELECT nextval('deliveries_id_seq'), :a, r.id, "
     "md5(:a_text || r.user_id)::uuid, :base + (r.id - 1) / 100, "
     "CASE WHEN r.id % 100 = 0 THEN 'failed' WHEN r.id % 10 < 6 THEN 'read' "
     "     WHEN r.id % 10 < 9 THEN 'delivered' ELSE 'sent' END::delivery_state, 1, "
-    "CASE WHEN r.id % 100 = 0 THEN 'Forbidden: 403 (details: user ' || r.user_id "
-    "     || ')' END, "
+    "CASE WHEN r.id % 100 = 0 THEN "
+    "     (SELECT id FROM delivery_reasons "
+    "      WHERE text = 'Forbidden: 403 (details: user ' || r.user_id || ')') END, "
     "CASE WHEN r.id % 100 <> 0 THEN a.t + r.id * interval '3 ms' END, "
     "CASE WHEN r.id % 100 <> 0 AND r.id % 10 < 9 THEN a.t + r.id * interval '4 ms' END, "
     "CASE WHEN r.id % 100 <> 0 AND r.id % 10 < 6 THEN a.t + r.id * interval '9 ms' END, "
     "CASE WHEN r.id % 100 = 0 THEN a.t + r.id * interval '3 ms' END "
     "FROM recipients r, (SELECT started_at AS t FROM announcements WHERE id = :a) a "
     "WHERE r.bot_id = :bot ORDER BY r.id"
+)
+
+
+# The same rows at revision 0007 (``measure_migration``), when each held its reason's text.
+_HISTORY_ROWS_0007 = _HISTORY_ROWS.replace("reason_id,", "last_error,").replace(
+    "(SELECT id FROM delivery_reasons       WHERE text = ", "("
 )
 
 
@@ -131,13 +150,14 @@ def load_finished_announcement(db: Database, bot_id: int, audience: int, days_ag
         first_batch = session.execute(
             text(
                 "INSERT INTO batches (announcement_id, seq, size, state, attempts, finished_at) "
-                "SELECT :a, s, 100, 'done', 1, now() FROM generate_series(0, :last) s "
-                "RETURNING id"
+                "SELECT :a, s, 100, 'done', 1, a.completed_at FROM generate_series(0, :last) s, "
+                "(SELECT completed_at FROM announcements WHERE id = :a) a RETURNING id"
             ),
             {"a": announcement_id, "last": (audience - 1) // 100},
         ).scalars()
         batch_base = min(first_batch)
         session.execute(text(ddl[0]))
+        session.execute(text(_HISTORY_REASONS), {"bot": bot_id})
         into = f"INSERT INTO {table} "  # a name made of a parsed UUID
         session.execute(
             text(into + _HISTORY_ROWS),
@@ -162,9 +182,9 @@ def load_finished_announcement(db: Database, bot_id: int, audience: int, days_ag
 _DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
 
 
-def median_ms(action: Callable[[], object]) -> float:
+def median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
     times = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         started = time.perf_counter()
         action()
         times.append((time.perf_counter() - started) * 1000)
@@ -208,13 +228,23 @@ def measure(db: Database, engines: BenchEngines, bot_id: int, audience: int) -> 
     random.Random(7).shuffle(ids)
     at = datetime.now(UTC)
     with db.session() as session:
-        # What the send path does to these rows, so that the curves below have something to draw.
+        # What the send path does to these rows and their batches, so that the curves and the
+        # metrics' receipt lag (over the latest done batches) have this announcement to read, at
+        # every size alike.
         session.execute(
             text(
                 "UPDATE deliveries SET sent_at = now() - interval '1 minute', state = 'sent', "
                 "attempts = 1 WHERE announcement_id = :a AND message_id = ANY(CAST(:ids AS uuid[]))"
             ),
             {"a": announcement_id, "ids": ids},
+        )
+        session.execute(
+            text(
+                "UPDATE batches SET state = 'done', finished_at = now() WHERE id IN "
+                "(SELECT DISTINCT batch_id FROM deliveries "
+                " WHERE announcement_id = :a AND state = 'sent')"
+            ),
+            {"a": announcement_id},
         )
     started = time.perf_counter()
     for first in range(0, len(ids), RECEIPT_BUFFER):
@@ -252,27 +282,22 @@ def measure(db: Database, engines: BenchEngines, bot_id: int, audience: int) -> 
         "receipts_per_second": round(receipts),
         "show_ms": median_ms(show),
         "curves_ms": median_ms(curves),
-        "metrics_ms": median_ms(lambda: list(collector._from_postgres())),
+        # A few milliseconds, as noisy as they are short: more repeats.
+        "metrics_ms": median_ms(lambda: list(collector._from_postgres()), repeats=5 * REPEATS),
         "bytes_per_delivery": round(stored / max(planned, 1)),
     }
     client.close()
-    with db.session() as session:
-        # It joins the history as the loaded ones are: finished long ago, its batches done (else
-        # every later size would count it among the announcements still sending and receiving).
-        session.execute(
-            text(
-                "UPDATE batches SET state = 'done', finished_at = now() WHERE announcement_id = :a"
-            ),
-            {"a": announcement_id},
-        )
-        session.execute(
-            text(
-                "UPDATE announcements SET status = 'completed', "
-                "completed_at = now() - interval '30 days' WHERE id = :a"
-            ),
-            {"a": announcement_id},
-        )
+    forget(db, announcement_id)
     return figures
+
+
+def forget(db: Database, announcement_id: uuid.UUID) -> None:
+    """Remove a measured announcement, so that each size keeps exactly its history across rounds."""
+    with db.session() as session:
+        partitions.drop_partition(session, announcement_id)
+        session.execute(text("DELETE FROM announcements WHERE id = :a"), {"a": announcement_id})
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM batches"))
 
 
 def history_rows(db: Database) -> int:
@@ -324,8 +349,8 @@ def configure_postgres(engines: BenchEngines, settings: dict[str, str]) -> None:
 
 
 def measure_migration(rows: int, audience: int) -> None:
-    """Migration 0008 on a deployment with ``rows`` deliveries in the old, flat table: seconds per
-    million rows, and whether every row arrived."""
+    """Migrations 0008 and 0009 on a deployment with ``rows`` deliveries in the old, flat table:
+    each one's seconds per million rows, and whether every row arrived."""
     run = Run("history_migration")
     run.command = run.command.replace("bench.history_migration", "bench.history")
     engines = BenchEngines.start("history_migration")
@@ -349,15 +374,18 @@ def measure_migration(rows: int, audience: int) -> None:
                     {"a": announcement_id, "bot": bot.id},
                 )
                 session.execute(
-                    text("INSERT INTO deliveries " + _HISTORY_ROWS.replace(":base +", "")),
+                    text("INSERT INTO deliveries " + _HISTORY_ROWS_0007.replace(":base +", "")),
                     {"a": announcement_id, "a_text": str(announcement_id), "bot": bot.id},
                 )
         with db.session() as session:
             before = session.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
         db.dispose()
         started = time.perf_counter()
-        migrate.upgrade(engines.database_url)
+        migrate.upgrade(engines.database_url, "0008")
         seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        migrate.upgrade(engines.database_url)
+        reasons_seconds = time.perf_counter() - started
         db = Database(engines.database_url)
         with db.session() as session:
             after = session.execute(text("SELECT count(*) FROM deliveries")).scalar_one()
@@ -365,15 +393,20 @@ def measure_migration(rows: int, audience: int) -> None:
     finally:
         engines.stop()
     per_million = seconds / max(before, 1) * 1_000_000
+    reasons_per_million = reasons_seconds / max(before, 1) * 1_000_000
     run.save(
         {
             "rows_before": before,
             "rows_after": after,
             "seconds": round(seconds, 1),
             "seconds_per_million": round(per_million, 1),
+            "reasons_seconds": round(reasons_seconds, 1),
+            "reasons_seconds_per_million": round(reasons_per_million, 1),
         },
         f"migration 0008: {before:,} deliveries into per-announcement partitions in "
-        f"{seconds:.1f} s ({per_million:.1f} s per million rows), {after:,} after",
+        f"{seconds:.1f} s ({per_million:.1f} s per million rows), {after:,} after; "
+        f"0009 (reasons stored once): {reasons_seconds:.1f} s "
+        f"({reasons_per_million:.1f} s per million rows)",
     )
 
 
@@ -382,7 +415,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="0,10M,30M", help="rows of history to measure at")
     parser.add_argument("--audience", type=int, default=1_000_000)
     parser.add_argument(
-        "--migration", default=None, help="instead: time migration 0008 over this many rows"
+        "--migration",
+        default=None,
+        help="instead: time migrations 0008 and 0009 over this many rows",
     )
     parser.add_argument(
         "--pg",
@@ -391,6 +426,9 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a Postgres setting for the bench's engine (ALTER SYSTEM, then a restart); repeatable",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measurements of every size, taken in turn"
+    )
     parser.add_argument("--name", default="history", help="results file name")
     args = parser.parse_args()
     if args.migration:
@@ -398,34 +436,70 @@ def main() -> None:
         return
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     run = Run(args.name)
-    engines = BenchEngines.start("history")
-    configure_postgres(engines, dict(item.split("=", 1) for item in args.pg))
-    db = Database(engines.database_url)
-    points: list[dict[str, Any]] = []
     RESULTS.mkdir(parents=True, exist_ok=True)
     partial = RESULTS / f"{run.name}.partial.json"
+    loaded: list[Loaded] = []
     try:
-        bot = default_bot(db, None)
-        load_recipients(db, bot.id, args.audience)
-        days = 400
         for size in sizes:
-            started = time.perf_counter()
-            while history_rows(db) + args.audience <= size:
-                load_finished_announcement(db, bot.id, args.audience, days)
-                days -= 1
-            loaded = time.perf_counter() - started
-            rows = history_rows(db)
-            figures = measure(db, engines, bot.id, args.audience)
-            point = {"history_rows": rows, "load_seconds": round(loaded, 1), **figures}
-            print(point, flush=True)
-            points.append(point)
-            # So far, not yet in the history of runs: a run that is stopped keeps its sizes.
-            partial.write_text(json.dumps(points, indent=2) + "\n")
+            loaded.append(load_size(size, args.audience, dict(i.split("=", 1) for i in args.pg)))
+        # Side by side: each round measures every size once, in turn, so that the machine's
+        # drift (other processes, the page cache, the CPU's clock) falls on all sizes alike.
+        for round_ in range(1, args.rounds + 1):
+            for history in loaded:
+                figures = measure(history.db, history.engines, history.bot_id, args.audience)
+                history.rounds.append(figures)
+                print({"round": round_, "history_rows": history.rows, **figures}, flush=True)
+            partial.write_text(json.dumps([h.point() for h in loaded], indent=2) + "\n")
     finally:
-        db.dispose()
-        engines.stop()
-    save(run, args.audience, points, args.pg)
+        for history in loaded:
+            history.db.dispose()
+            history.engines.stop()
+    save(run, args.audience, [h.point() for h in loaded], args.pg)
     partial.unlink(missing_ok=True)
+
+
+@dataclass
+class Loaded:
+    """One size of history, loaded in engines of its own and kept for every round."""
+
+    engines: BenchEngines
+    db: Database
+    bot_id: int
+    rows: int
+    load_seconds: float
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+    def point(self) -> dict[str, Any]:
+        """The median of each figure over the rounds (every round's figures kept beside it)."""
+        medians = {key: _median([r[key] for r in self.rounds]) for key in self.rounds[0]}
+        return {
+            "history_rows": self.rows,
+            "load_seconds": self.load_seconds,
+            **medians,
+            "rounds": self.rounds,
+        }
+
+
+def _median(values: list[float]) -> float:
+    middle = statistics.median(values)
+    return round(middle) if all(isinstance(v, int) for v in values) else round(middle, 2)
+
+
+def load_size(size: int, audience: int, settings: dict[str, str]) -> Loaded:
+    """Engines of their own holding ``size`` rows of finished announcements to one audience."""
+    engines = BenchEngines.start(f"history-{size}")
+    configure_postgres(engines, settings)
+    db = Database(engines.database_url)
+    bot = default_bot(db, None)
+    load_recipients(db, bot.id, audience)
+    started, days = time.perf_counter(), 400
+    while history_rows(db) + audience <= size:
+        load_finished_announcement(db, bot.id, audience, days)
+        days -= 1
+    loaded = round(time.perf_counter() - started, 1)
+    rows = history_rows(db)
+    print(f"history {rows:,} rows loaded in {loaded} s", flush=True)
+    return Loaded(engines, db, bot.id, rows, loaded)
 
 
 def save(run: Run, audience: int, points: list[dict[str, Any]], postgres: list[str]) -> None:

@@ -34,9 +34,16 @@ def history_section(r: dict[str, Any], migration: dict[str, Any], load_note: str
         "### Delivery history at scale",
         "",
         f"`{r['command']}` ({load_note}, {r['measured_at']}): finished "
-        f"{f['audience']:,}-recipient announcements bulk-loaded as history, then at each size a "
-        "new announcement to the same audience planned, 100,000 of its receipts applied, shown, "
-        "its curves drawn, and the metrics scraped (each read the median of 5). Single runs.",
+        f"{f['audience']:,}-recipient announcements bulk-loaded as history (each size in engines "
+        "of its own), then at each size a new announcement to the same audience planned, 100,000 "
+        "of its receipts applied, shown, its curves drawn, and the metrics scraped (each read the "
+        "median of 9, of 45 for the scrape), and removed again. "
+        + (
+            f"{rounds} rounds, each taking every size in turn; a figure is the median of its "
+            "rounds."
+            if (rounds := len(first.get("rounds", []))) > 1
+            else "A single run."
+        ),
         "",
         "| figure | " + " | ".join(sizes) + " | last / first |",
         "| --- | " + " | ".join("---" for _ in points) + " | --- |",

@@ -10,7 +10,14 @@ from models.announcements import (
 )
 from models.base import Base, IllegalTransition
 from models.bots import DEFAULT_BOT_NAME, Bot, BotProvider
-from models.deliveries import OPEN_BATCH_STATES, Batch, BatchState, Delivery, DeliveryState
+from models.deliveries import (
+    OPEN_BATCH_STATES,
+    Batch,
+    BatchState,
+    Delivery,
+    DeliveryReason,
+    DeliveryState,
+)
 from models.polls import StatusPoll
 from models.recipients import Recipient, RecipientStatus
 
@@ -28,6 +35,7 @@ __all__ = [
     "Bot",
     "BotProvider",
     "Delivery",
+    "DeliveryReason",
     "DeliveryState",
     "IllegalTransition",
     "Recipient",

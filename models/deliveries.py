@@ -69,13 +69,29 @@ class Delivery(Base):
         server_default=DeliveryState.PENDING.value,
     )
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why it failed, was skipped or is unknown: a ``delivery_reasons`` row, stored once however
+    # many deliveries share it (``worker/broadcast/reasons.py``). Not a foreign key, for the
+    # reasons given above; reasons are never deleted, so a reference never dangles.
+    reason_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = ({"postgresql_partition_by": "LIST (announcement_id)"},)
+
+
+class DeliveryReason(Base):
+    """The text of a reason deliveries failed, were skipped or are unknown, stored once.
+
+    The text is what operators see (``announce show``, the report's CSV, archives), bounded to
+    ``worker.broadcast.reasons.REASON_LIMIT`` characters by its writer.
+    """
+
+    __tablename__ = "delivery_reasons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text, unique=True)
 
 
 class BatchState(enum.StrEnum):

@@ -23,6 +23,7 @@ from models import (
     BatchState,
     BotProvider,
     Delivery,
+    DeliveryReason,
     DeliveryState,
     Recipient,
     RecipientStatus,
@@ -228,15 +229,24 @@ def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Fai
     The recorded error names the recipient and the request (``(details: …)``, ``[request …]``);
     those parts are left out so that recipients failed for the same reason form one group.
     """
-    reason = func.regexp_replace(Delivery.last_error, _PER_RECIPIENT_DETAIL, "")
-    rows = session.execute(
-        select(Delivery.state, reason, func.count())
+    # Counted per reason id first, then each distinct id's text looked up: the reasons of all
+    # history are never read whole.
+    per_id = (
+        select(Delivery.state, Delivery.reason_id, func.count().label("n"))
         .where(
             Delivery.announcement_id == announcement_id,
             Delivery.state.in_((DeliveryState.FAILED, DeliveryState.SKIPPED)),
         )
-        .group_by(Delivery.state, reason)
-        .order_by(func.count().desc())
+        .group_by(Delivery.state, Delivery.reason_id)
+        .subquery()
+    )
+    reason = func.regexp_replace(DeliveryReason.text, _PER_RECIPIENT_DETAIL, "")
+    total = func.sum(per_id.c.n)
+    rows = session.execute(
+        select(per_id.c.state, reason, total)
+        .outerjoin(DeliveryReason, DeliveryReason.id == per_id.c.reason_id)
+        .group_by(per_id.c.state, reason)
+        .order_by(total.desc())
     )
     return [Failure(state, text or "(no reason recorded)", int(n)) for state, text, n in rows]
 

@@ -23,7 +23,14 @@ from matplotlib.figure import Figure
 from sqlalchemy import Float, cast, extract, func, select
 from sqlalchemy.orm import Session
 
-from models import Announcement, AnnouncementEvent, AnnouncementStatus, Delivery, Recipient
+from models import (
+    Announcement,
+    AnnouncementEvent,
+    AnnouncementStatus,
+    Delivery,
+    DeliveryReason,
+    Recipient,
+)
 from worker.broadcast.state import AnnouncementNotFound
 from worker.progress import AnnouncementInfo, get_info
 
@@ -132,9 +139,10 @@ def write_outcomes(session: Session, announcement_id: uuid.UUID, handle: TextSin
             d.delivered_at,
             d.read_at,
             d.failed_at,
-            d.last_error,
+            DeliveryReason.text,
         )
         .join(Recipient, Recipient.id == d.recipient_id)
+        .outerjoin(DeliveryReason, DeliveryReason.id == d.reason_id)
         .where(d.announcement_id == announcement_id)
         .order_by(d.id)
         .execution_options(yield_per=STREAM_ROWS)

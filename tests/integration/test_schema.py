@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.util.exc import CommandError
 
 from worker import migrate
@@ -182,8 +183,7 @@ def test_0008_carries_every_delivery_into_its_announcements_partition(
         cursor.execute(snapshot)
         before = cursor.fetchall()
     assert len(before) > 40
-    migrate.upgrade(empty_database)
-    migrate.check(empty_database)
+    migrate.upgrade(empty_database, "0008")
     with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT id, announcement_id, recipient_id, message_id, batch_id, state, attempts, "
@@ -211,3 +211,68 @@ def test_0008_carries_every_delivery_into_its_announcements_partition(
     assert after == before
     assert partitions == (3,)
     assert new_id > max(row[0] for row in before)  # the id sequence carried on
+
+
+def test_0009_keeps_every_deliverys_reason_text_stored_once(empty_database: str) -> None:
+    migrate.upgrade(empty_database, "0007")
+    # Shared reasons, one per recipient, an empty one, the longest, non-ASCII ones, and none.
+    reasons = [
+        "cancelled",
+        "unsubscribed",
+        "gave up after 5 attempts: mixin error 500: Internal Server Error [request 1]",
+        "",
+        "x" * 500,
+        "Forbidden: 403 (details: «ünïcode» 💥)",
+        None,
+    ]
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute("INSERT INTO bots (name, provider) VALUES ('b', 'mixin') RETURNING id")
+        (bot_id,) = cursor.fetchone() or (None,)
+        cursor.execute(
+            "INSERT INTO recipients (bot_id, user_id) "
+            "SELECT %s, gen_random_uuid()::text FROM generate_series(1, 60)",
+            (bot_id,),
+        )
+        cursor.execute(
+            "INSERT INTO announcements (id, bot_id, category, content, audience_kind) "
+            "SELECT gen_random_uuid(), %s, 'PLAIN_TEXT', '\"hi\"', 'all' "
+            "FROM generate_series(1, 2)",
+            (bot_id,),
+        )
+        cursor.execute(
+            "INSERT INTO deliveries (announcement_id, recipient_id, message_id, state, "
+            "attempts, last_error) "
+            "SELECT a.id, r.id, gen_random_uuid(), "
+            "(ARRAY['failed','skipped','unknown','read'])[1 + r.id %% 4]::delivery_state, 1, "
+            "CASE WHEN r.id %% 9 = 8 THEN 'Forbidden: 403 (details: user ' || r.user_id || ')' "
+            "ELSE (%s::text[])[1 + r.id %% 7] END "
+            "FROM announcements a, recipients r",
+            (reasons,),
+        )
+        conn.commit()
+    migrate.upgrade(empty_database, "0008")
+    everything = (
+        "SELECT id, announcement_id, recipient_id, message_id, batch_id, state, attempts, "
+        "sent_at, delivered_at, read_at, failed_at, {reason} FROM deliveries {join} ORDER BY id"
+    )
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute(everything.format(reason="last_error", join=""))
+        before = cursor.fetchall()
+    assert len(before) == 120
+    assert {row[-1] for row in before} >= set(reasons)
+
+    migrate.upgrade(empty_database)
+    migrate.check(empty_database)
+    joined = "d LEFT JOIN delivery_reasons r ON r.id = d.reason_id"
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute(everything.format(reason="r.text", join=joined).replace("id,", "d.id,", 1))
+        after = cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM delivery_reasons")
+        (stored,) = cursor.fetchone() or (None,)
+    assert after == before
+    assert stored == len({row[-1] for row in before} - {None})
+
+    command.downgrade(migrate.alembic_config(empty_database), "0008")
+    with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
+        cursor.execute(everything.format(reason="last_error", join=""))
+        assert cursor.fetchall() == before

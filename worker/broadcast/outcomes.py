@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Integer,
     SmallInteger,
     Table,
     Text,
@@ -40,6 +41,7 @@ from models import (
     Recipient,
     RecipientStatus,
 )
+from worker.broadcast import reasons
 
 deliveries = cast(Table, Delivery.__table__)
 announcements = cast(Table, Announcement.__table__)
@@ -76,6 +78,8 @@ _IDS = bindparam("ids", type_=ARRAY(BigInteger))
 # attempted three times, which the report's attempts column says.
 _ATTEMPT = bindparam("attempt", type_=SmallInteger)
 _ANNOUNCEMENT = bindparam("announcement", type_=announcements.c.id.type)
+# A ``delivery_reasons`` id (``reasons.reason_id``): the text is stored once, not in every row.
+_REASON = bindparam("reason", type_=Integer)
 
 
 def _counted(changed: Any, counter: str, **extra: Any) -> Any:
@@ -124,7 +128,7 @@ _RECORD_SENT = _counted(
     .values(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
-        last_error=None,
+        reason_id=None,
         state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
     )
     .returning(_d.id),
@@ -139,7 +143,7 @@ _RECORD_SENT_MARKED = _counted(
     .values(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts, _ATTEMPT),
-        last_error=None,
+        reason_id=None,
         state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
     )
     .returning(_d.id),
@@ -156,7 +160,7 @@ _RECORD_FAILED = _counted(
         state=DeliveryState.FAILED,
         failed_at=func.now(),
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
-        last_error=bindparam("error", type_=Text),
+        reason_id=_REASON,
     )
     .returning(_d.id),
     "failed",
@@ -170,7 +174,7 @@ _RECORD_UNKNOWN = _counted(
     .values(
         state=DeliveryState.UNKNOWN,
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
-        last_error=bindparam("error", type_=Text),
+        reason_id=_REASON,
     )
     .returning(_d.id),
     "unknown",
@@ -181,7 +185,7 @@ _RECORD_SKIPPED = _counted(
     .where(
         _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
     )
-    .values(state=DeliveryState.SKIPPED, last_error=bindparam("error", type_=Text))
+    .values(state=DeliveryState.SKIPPED, reason_id=_REASON)
     .returning(_d.id),
     "skipped",
 )
@@ -236,8 +240,11 @@ def record_failed(
     attempt: int = 1,
 ) -> int:
     """Give up on these deliveries, after the batch's ``attempt``, with the reason."""
+    if not delivery_ids:
+        return 0  # no reason to store
+    reason = reasons.reason_id(conn, error)
     return _run_counted(
-        conn, _RECORD_FAILED, announcement_id, delivery_ids, error=error[:500], attempt=attempt
+        conn, _RECORD_FAILED, announcement_id, delivery_ids, reason=reason, attempt=attempt
     )
 
 
@@ -251,8 +258,11 @@ def record_unknown(
 ) -> int:
     """These deliveries may or may not have reached their recipients, and can no longer be
     retried safely: record that, never counting them sent or failed."""
+    if not delivery_ids:
+        return 0  # no reason to store
+    reason_id = reasons.reason_id(conn, reason)
     return _run_counted(
-        conn, _RECORD_UNKNOWN, announcement_id, delivery_ids, error=reason[:500], attempt=attempt
+        conn, _RECORD_UNKNOWN, announcement_id, delivery_ids, reason=reason_id, attempt=attempt
     )
 
 
@@ -293,7 +303,10 @@ def clear_doubt(conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequ
 def record_skipped(
     conn: Connection, announcement_id: uuid.UUID, delivery_ids: Sequence[int], reason: str
 ) -> int:
-    return _run_counted(conn, _RECORD_SKIPPED, announcement_id, delivery_ids, error=reason)
+    if not delivery_ids:
+        return 0  # no reason to store
+    reason_id = reasons.reason_id(conn, reason)
+    return _run_counted(conn, _RECORD_SKIPPED, announcement_id, delivery_ids, reason=reason_id)
 
 
 def mark_unreachable(conn: Connection, recipient_ids: Sequence[int], reason: str) -> None:

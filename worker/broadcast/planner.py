@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     SmallInteger,
     String,
+    case,
     cast,
     exists,
     func,
@@ -42,7 +43,8 @@ from models import (
     Recipient,
     RecipientStatus,
 )
-from worker.broadcast.partitions import ensure_partition
+from worker.broadcast import reasons
+from worker.broadcast.partitions import analyze_first_page, ensure_partition
 
 PLAN_LEASE = timedelta(seconds=60)
 # An announcement's first page is small, so that its first batches go out within a fraction of a
@@ -229,6 +231,8 @@ def plan_page(
             skipped=Announcement.skipped + skipped,
         )
     session.execute(update(Announcement).where(Announcement.id == announcement_id).values(values))
+    if first_seq == 0:
+        analyze_first_page(session, announcement_id)
     return PageResult(count, batches, finished)
 
 
@@ -237,15 +241,22 @@ def _record_inactive_as_skipped(
 ) -> int:
     """Give audience members who unsubscribed or are unreachable a ``skipped`` delivery, so that the
     per-recipient report lists them with the reason; returns how many."""
+    # The reason is the recipient's status ("unsubscribed", "unreachable"), stored once each.
+    connection = session.connection()
+    reason_ids = {
+        status: reasons.reason_id(connection, status.value)
+        for status in RecipientStatus
+        if status != RecipientStatus.ACTIVE
+    }
     result = session.execute(
         insert(Delivery).from_select(
-            ["announcement_id", "recipient_id", "message_id", "state", "last_error"],
+            ["announcement_id", "recipient_id", "message_id", "state", "reason_id"],
             select(
                 literal(announcement.id),
                 Recipient.id,
                 message_id_sql(announcement.id, Recipient.user_id),
                 literal(DeliveryState.SKIPPED, Delivery.state.type),
-                cast(Recipient.status, String),
+                case(reason_ids, value=Recipient.status),
             ).where(
                 Recipient.bot_id == announcement.bot_id,
                 Recipient.status != RecipientStatus.ACTIVE,

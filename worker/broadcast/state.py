@@ -27,6 +27,7 @@ from models import (
     IllegalTransition,
 )
 from models.announcements import TERMINAL, check_transition, sources_of
+from worker.broadcast import reasons
 
 
 class AnnouncementNotFound(LookupError):
@@ -181,7 +182,10 @@ def close_idle_batches(session: Session, announcement_id: uuid.UUID, *, reason: 
             Delivery.state == DeliveryState.PENDING,
             (Delivery.batch_id.in_(closed)) | (Delivery.batch_id.is_(None)),
         )
-        .values(state=DeliveryState.SKIPPED, last_error=reason)
+        .values(
+            state=DeliveryState.SKIPPED,
+            reason_id=reasons.reason_id(session.connection(), reason),
+        )
     )
     recount(session, announcement_id)
     return len(closed)

@@ -12,6 +12,7 @@ from models import (
     BatchState,
     Bot,
     Delivery,
+    DeliveryReason,
     DeliveryState,
     Recipient,
     RecipientStatus,
@@ -118,7 +119,9 @@ def test_a_forbidden_recipient_is_isolated_and_the_rest_are_served(
         recipient = session.get(Recipient, blocked.recipient_id)
         assert recipient is not None and recipient.status is RecipientStatus.UNREACHABLE
         failed = session.execute(
-            select(Delivery.last_error).where(Delivery.state == DeliveryState.FAILED)
+            select(DeliveryReason.text)
+            .join(Delivery, Delivery.reason_id == DeliveryReason.id)
+            .where(Delivery.state == DeliveryState.FAILED)
         ).scalar_one()
     assert "403" in failed
     assert _announcement(clean_db, announcement.id).status is AnnouncementStatus.COMPLETED

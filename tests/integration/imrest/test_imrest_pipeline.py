@@ -11,7 +11,15 @@ import pytest
 import redis
 from sqlalchemy import insert, select, update
 
-from models import Announcement, Bot, Delivery, DeliveryState, Recipient, RecipientStatus
+from models import (
+    Announcement,
+    Bot,
+    Delivery,
+    DeliveryReason,
+    DeliveryState,
+    Recipient,
+    RecipientStatus,
+)
 from simulator.imrest import ImRestSimulator
 from tests.imrest_support import simulator_factory
 from tests.integration.broadcast import pipeline as inline
@@ -157,7 +165,9 @@ def test_a_retry_past_the_horizon_reports_the_fate_unknown(
     assert sim.stats()["per_user"]["copies"] == {"1": 40}
     with clean_db.session() as session:
         reasons = session.execute(
-            select(Delivery.last_error).where(Delivery.state == DeliveryState.UNKNOWN)
+            select(DeliveryReason.text)
+            .join(Delivery, Delivery.reason_id == DeliveryReason.id)
+            .where(Delivery.state == DeliveryState.UNKNOWN)
         ).scalars()
         assert all("past the provider's retry horizon" in (r or "") for r in reasons)
 
