@@ -58,15 +58,7 @@ def main() -> None:
         at = datetime.now(UTC)
 
         def apply_only(session: Session, batch: list[tuple[str, str, datetime]]) -> None:
-            session.execute(
-                r.APPLY_RECEIPTS,
-                {
-                    "announcement": str(announcement_id),
-                    "message_ids": [m for m, _, _ in batch],
-                    "statuses": [s for _, s, _ in batch],
-                    "ats": [a for _, _, a in batch],
-                },
-            )
+            session.execute(r.APPLY_RECEIPTS, r.apply_parameters(str(announcement_id), batch))
 
         ways: list[tuple[str, Callable[[Session, list[tuple[str, str, datetime]]], object]]] = [
             ("look-up only", lambda s, b: r.find_announcements(s, [m for m, _, _ in b])),

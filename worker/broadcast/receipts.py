@@ -201,28 +201,29 @@ def apply_receipts(session: Session, receipts: Sequence[Receipt]) -> ReceiptsApp
     return ReceiptsApplied(len(receipts), delivered, read)
 
 
+def apply_parameters(announcement_id: str, receipts: Sequence[Receipt]) -> dict[str, str]:
+    """The parameters of ``APPLY_RECEIPTS`` for ``receipts``: each list as one comma-separated
+    text, the ids lowercase."""
+    return {
+        "announcement": announcement_id,
+        "message_ids": ",".join(m for m, _, _ in receipts).lower(),
+        "statuses": ",".join(status for _, status, _ in receipts),
+        "ats": ",".join(at if isinstance(at, str) else at.isoformat() for _, _, at in receipts),
+    }
+
+
 def _apply_to(
     session: Session, announcement_id: str, receipts: Sequence[Receipt]
 ) -> tuple[int, int, list[str]]:
     """Apply ``receipts`` to the announcement's deliveries: (newly delivered, newly read, the
     message ids that are none of its deliveries)."""
-    message_ids = ",".join(m for m, _, _ in receipts).lower()
-    statuses = ",".join(status for _, status, _ in receipts)
-    ats = ",".join(at if isinstance(at, str) else at.isoformat() for _, _, at in receipts)
-    if not all(text.count(",") == len(receipts) - 1 for text in (message_ids, statuses, ats)):
+    values = apply_parameters(announcement_id, receipts)
+    if any(values[k].count(",") != len(receipts) - 1 for k in ("message_ids", "statuses", "ats")):
         # A comma inside a field would shift the lists against each other: such a receipt is
         # no receipt (ids are UUIDs, times ISO 8601), and is dropped rather than misapplied.
         receipts = [r for r in receipts if not any("," in str(field) for field in r)]
         if not receipts:
             return 0, 0, []
-        return _apply_to(session, announcement_id, receipts)
-    delivered, read, missing = session.execute(
-        APPLY_RECEIPTS,
-        {
-            "announcement": announcement_id,
-            "message_ids": message_ids,
-            "statuses": statuses,
-            "ats": ats,
-        },
-    ).one()
+        values = apply_parameters(announcement_id, receipts)
+    delivered, read, missing = session.execute(APPLY_RECEIPTS, values).one()
     return int(delivered), int(read), list(missing)

@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import TextClause
 from models import Announcement, AnnouncementStatus, Batch, Delivery, DeliveryState, RecipientStatus
 from tests.factories import add_announcement, add_recipients
 from worker.broadcast import dispatcher, partitions, planner
-from worker.broadcast.receipts import APPLY_RECEIPTS
+from worker.broadcast.receipts import APPLY_RECEIPTS, apply_parameters
 from worker.broadcast.service import Audience
 from worker.messaging.mixin.ids import message_id_for
 
@@ -169,7 +169,9 @@ def test_planning_stays_a_bounded_number_of_messages_ahead_of_sending(db_session
     assert dispatcher.needing_plan(db_session, plan_ahead=plan_ahead) == [announcement.id]
     # The lease was given back, so another planner picks up at the stored cursor.
     assert planner.claim_plan_lease(db_session, announcement.id, "planner-b")
-    while not planner.plan_page(db_session, announcement.id, page_size=100, batch_size=100).finished:
+    while not planner.plan_page(
+        db_session, announcement.id, page_size=100, batch_size=100
+    ).finished:
         pass
     assert not planner.far_enough_ahead(db_session, announcement.id, 0)
     planned = db_session.execute(
@@ -225,9 +227,8 @@ def test_a_new_partition_has_statistics_from_its_first_page(db_session: Session)
     ]
     receipts = plan(
         APPLY_RECEIPTS,
-        announcement=str(announcement.id),
-        message_ids=message_ids,
-        statuses=["READ"] * 50,
-        ats=[datetime.now(UTC)] * 50,
+        **apply_parameters(
+            str(announcement.id), [(m, "READ", datetime.now(UTC)) for m in message_ids]
+        ),
     )
     assert "Seq Scan on deliveries_" not in receipts, receipts
