@@ -7,7 +7,7 @@ Three partitions of the same audience, each written by the project's own functio
   reason naming the user, the rest sent, DELIVERED or READ);
 - ``gave_up``: a planned announcement whose every batch then failed after its last retry
   (``outcomes.record_failed`` per batch, the reason the sender writes then: the error with its
-  request id, so one reason per batch);
+  request id, the id kept in each row and the rest stored once);
 - ``cancelled``: a planned announcement cancelled before sending (``close_idle_batches``): every row
   skipped with the reason ``cancelled``.
 

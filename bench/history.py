@@ -71,25 +71,30 @@ def parse_size(value: str) -> int:
 
 
 # The reason of a failed delivery of the history: its own, naming the user (as a refusal of one
-# recipient does); stored once per text.
+# recipient does); its shared part stored once, the user's details in the delivery's row.
 _HISTORY_REASONS = (
-    "INSERT INTO delivery_reasons (text) "
-    "SELECT 'Forbidden: 403 (details: user ' || r.user_id || ')' FROM recipients r "
-    "WHERE r.bot_id = :bot AND r.id % 100 = 0 ON CONFLICT (text) DO NOTHING"
+    "INSERT INTO delivery_reasons (text) VALUES ('Forbidden: 403') ON CONFLICT (text) DO NOTHING"
+)
+_HISTORY_REASON = (
+    "CASE WHEN r.id % 100 = 0 THEN "
+    "     (SELECT id FROM delivery_reasons WHERE text = 'Forbidden: 403') END, "
+    "CASE WHEN r.id % 100 = 0 THEN ' (details: user ' || r.user_id || ')' END, "
+)
+# The same at revision 0007 (``measure_migration``), when each row held its reason's whole text.
+_HISTORY_REASON_0007 = (
+    "CASE WHEN r.id % 100 = 0 THEN 'Forbidden: 403 (details: user ' || r.user_id || ')' END, "
 )
 
 # One finished delivery per recipient, in planning order; the same message ids as the planner's
 # (md5 of the two UUIDs); 1 % failed with a reason, 60 % READ, 30 % DELIVERED, the rest sent.
-_HISTORY_ROWS = (
+_HISTORY_ROWS_TEMPLATE = (
     "(id, announcement_id, recipient_id, message_id, batch_id, "
-    "state, attempts, reason_id, sent_at, delivered_at, read_at, failed_at) "
+    "state, attempts, {reason_columns}, sent_at, delivered_at, read_at, failed_at) "
     "SELECT nextval('deliveries_id_seq'), :a, r.id, "
     "md5(:a_text || r.user_id)::uuid, :base + (r.id - 1) / 100, "
     "CASE WHEN r.id % 100 = 0 THEN 'failed' WHEN r.id % 10 < 6 THEN 'read' "
     "     WHEN r.id % 10 < 9 THEN 'delivered' ELSE 'sent' END::delivery_state, 1, "
-    "CASE WHEN r.id % 100 = 0 THEN "
-    "     (SELECT id FROM delivery_reasons "
-    "      WHERE text = 'Forbidden: 403 (details: user ' || r.user_id || ')') END, "
+    "{reason_values}"
     "CASE WHEN r.id % 100 <> 0 THEN a.t + r.id * interval '3 ms' END, "
     "CASE WHEN r.id % 100 <> 0 AND r.id % 10 < 9 THEN a.t + r.id * interval '4 ms' END, "
     "CASE WHEN r.id % 100 <> 0 AND r.id % 10 < 6 THEN a.t + r.id * interval '9 ms' END, "
@@ -97,11 +102,11 @@ _HISTORY_ROWS = (
     "FROM recipients r, (SELECT started_at AS t FROM announcements WHERE id = :a) a "
     "WHERE r.bot_id = :bot ORDER BY r.id"
 )
-
-
-# The same rows at revision 0007 (``measure_migration``), when each held its reason's text.
-_HISTORY_ROWS_0007 = _HISTORY_ROWS.replace("reason_id,", "last_error,").replace(
-    "(SELECT id FROM delivery_reasons       WHERE text = ", "("
+_HISTORY_ROWS = _HISTORY_ROWS_TEMPLATE.format(
+    reason_columns="reason_id, reason_detail", reason_values=_HISTORY_REASON
+)
+_HISTORY_ROWS_0007 = _HISTORY_ROWS_TEMPLATE.format(
+    reason_columns="last_error", reason_values=_HISTORY_REASON_0007
 )
 
 
@@ -157,7 +162,7 @@ def load_finished_announcement(db: Database, bot_id: int, audience: int, days_ag
         ).scalars()
         batch_base = min(first_batch)
         session.execute(text(ddl[0]))
-        session.execute(text(_HISTORY_REASONS), {"bot": bot_id})
+        session.execute(text(_HISTORY_REASONS))
         into = f"INSERT INTO {table} "  # a name made of a parsed UUID
         session.execute(
             text(into + _HISTORY_ROWS),

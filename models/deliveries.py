@@ -77,6 +77,9 @@ class Delivery(Base):
     # many deliveries share it (``worker/broadcast/reasons.py``). Not a foreign key, for the
     # reasons given above; reasons are never deleted, so a reference never dangles.
     reason_id: Mapped[int | None] = mapped_column(Integer)
+    # What the reason said of this recipient or request alone (`` (details: …)``, `` [request …]``),
+    # NULL when nothing: the recorded text is the reason's text followed by this one.
+    reason_detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = ({"postgresql_partition_by": "LIST (announcement_id)"},)
 

@@ -37,8 +37,6 @@ from worker.ratelimit import cap_spec, quota_spec
 from worker.timezones import shown
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
-# What ``MessagingError.__str__`` appends about one request: the server's details and request id.
-_PER_RECIPIENT_DETAIL = r" (\(details: .*|\[request [^]]*\])$"
 
 
 class AmbiguousId(LookupError):
@@ -227,7 +225,9 @@ def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Fai
     """Failed and skipped deliveries grouped by reason, largest group first.
 
     The recorded error names the recipient and the request (``(details: …)``, ``[request …]``);
-    those parts are left out so that recipients failed for the same reason form one group.
+    those parts are left out so that recipients failed for the same reason form one group: they
+    are each delivery's ``reason_detail``, and the part they share is its ``reason_id``
+    (``worker.broadcast.reasons.split``).
     """
     # Counted per reason id first, then each distinct id's text looked up: the reasons of all
     # history are never read whole.
@@ -240,13 +240,10 @@ def failures_by_reason(session: Session, announcement_id: uuid.UUID) -> list[Fai
         .group_by(Delivery.state, Delivery.reason_id)
         .subquery()
     )
-    reason = func.regexp_replace(DeliveryReason.text, _PER_RECIPIENT_DETAIL, "")
-    total = func.sum(per_id.c.n)
     rows = session.execute(
-        select(per_id.c.state, reason, total)
+        select(per_id.c.state, DeliveryReason.text, per_id.c.n)
         .outerjoin(DeliveryReason, DeliveryReason.id == per_id.c.reason_id)
-        .group_by(per_id.c.state, reason)
-        .order_by(total.desc())
+        .order_by(per_id.c.n.desc())
     )
     return [Failure(state, text or "(no reason recorded)", int(n)) for state, text, n in rows]
 

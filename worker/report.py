@@ -140,6 +140,7 @@ def write_outcomes(session: Session, announcement_id: uuid.UUID, handle: TextSin
             d.read_at,
             d.failed_at,
             DeliveryReason.text,
+            d.reason_detail,
         )
         .join(Recipient, Recipient.id == d.recipient_id)
         .outerjoin(DeliveryReason, DeliveryReason.id == d.reason_id)
@@ -151,7 +152,7 @@ def write_outcomes(session: Session, announcement_id: uuid.UUID, handle: TextSin
     writer = csv.writer(handle)
     writer.writerow(CSV_COLUMNS)
     for row in session.execute(query):
-        user_id, message_id, state, attempts, sent, delivered, read, failed, reason = row
+        user_id, message_id, state, attempts, sent, delivered, read, failed, reason, detail = row
         writer.writerow(
             [
                 user_id,
@@ -162,7 +163,7 @@ def write_outcomes(session: Session, announcement_id: uuid.UUID, handle: TextSin
                 _iso(delivered),
                 _iso(read),
                 _iso(failed),
-                reason or "",
+                (reason or "") + (detail or ""),  # as recorded (``reasons.split``)
             ]
         )
         written += 1

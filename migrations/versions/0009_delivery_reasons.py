@@ -1,16 +1,21 @@
-"""Reasons stored once: ``delivery_reasons`` (id, text unique) and ``deliveries.reason_id``.
+"""Reasons stored once: ``delivery_reasons`` (id, text unique), ``deliveries.reason_id`` and
+``deliveries.reason_detail``.
 
 A failed, skipped or unknown delivery kept its reason's whole text in its own row (``last_error``):
 a batch given up after its retries wrote the same ~100 characters into each of its 100 rows, and
 growing a row past the room its page had left made that update non-HOT, a new entry in every index.
 A 4-byte reference does neither (docs/decisions/2026-12-02-delivery-reasons-stored-once.md).
 
-Every distinct text becomes one ``delivery_reasons`` row, and every delivery that had a text points
-at the row of exactly that text (an equality join); the number of rows so rewritten must equal the
-number of deliveries that had a text, and none may be left with one, or the migration fails and its
-transaction rolls back, changing nothing. Those rows' new versions no longer hold the text; the rows
-without a reason (most of them) are not touched. The time it took, per million deliveries, is
-logged.
+A text that ends with what the provider said of one recipient or request (`` (details: …)``,
+`` [request …]``) is split there, as ``worker.broadcast.reasons.split`` splits the reasons recorded
+after it: the part before is shared, the tail is the delivery's own ``reason_detail``. Every
+distinct shared part becomes one ``delivery_reasons`` row, and every delivery that had a text points
+at the row of its shared part, keeping its tail; a row is rewritten only if the shared part followed
+by the tail is exactly its text. The number of rows so rewritten must equal the number of
+deliveries that had a text, and none may be left with one, or the migration fails and its
+transaction rolls back, changing nothing. Those rows' new versions no longer hold the whole text;
+the rows without a reason (most of them) are not touched. The time it took, per million deliveries,
+is logged.
 
 Revision ID: 0009
 Revises: 0008
@@ -31,6 +36,10 @@ depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger("alembic.runtime.migration")
 
+# ``worker.broadcast.reasons.PER_RECIPIENT_DETAIL`` as this revision split with it (a migration
+# keeps what it did, whatever the code later becomes); Postgres reads it as Python does.
+_PER_RECIPIENT_DETAIL = r"(?s) (\(details: .*|\[request [^]]*\])\Z"
+
 
 def upgrade() -> None:
     conn = op.get_bind()
@@ -43,23 +52,34 @@ def upgrade() -> None:
     )
     # On the partitioned table: every partition gets the column, with no rewrite (no default).
     op.add_column("deliveries", sa.Column("reason_id", sa.Integer(), nullable=True))
+    op.add_column("deliveries", sa.Column("reason_detail", sa.Text(), nullable=True))
 
     started = time.monotonic()
     total = conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar_one()
     with_text = conn.execute(
         sa.text("SELECT count(*) FROM deliveries WHERE last_error IS NOT NULL")
     ).scalar_one()
+    detail = {"detail": _PER_RECIPIENT_DETAIL}
     conn.execute(
         sa.text(
-            "INSERT INTO delivery_reasons (text) SELECT DISTINCT last_error FROM deliveries "
-            "WHERE last_error IS NOT NULL ORDER BY last_error"
-        )
+            "INSERT INTO delivery_reasons (text) "
+            "SELECT DISTINCT regexp_replace(last_error, :detail, '') FROM deliveries "
+            "WHERE last_error IS NOT NULL ORDER BY 1"
+        ),
+        detail,
     )
+    # The tail is what follows the shared part (NULL when nothing does); the last condition holds
+    # back any row whose text the two would not give back exactly.
     moved = conn.execute(
         sa.text(
-            "UPDATE deliveries d SET reason_id = r.id, last_error = NULL "
-            "FROM delivery_reasons r WHERE d.last_error IS NOT NULL AND r.text = d.last_error"
-        )
+            "UPDATE deliveries d SET reason_id = r.id, "
+            "reason_detail = NULLIF(substr(d.last_error, char_length(r.text) + 1), ''), "
+            "last_error = NULL "
+            "FROM delivery_reasons r WHERE d.last_error IS NOT NULL "
+            "AND r.text = regexp_replace(d.last_error, :detail, '') "
+            "AND r.text || substr(d.last_error, char_length(r.text) + 1) = d.last_error"
+        ),
+        detail,
     ).rowcount
     left = conn.execute(
         sa.text("SELECT count(*) FROM deliveries WHERE last_error IS NOT NULL")
@@ -85,7 +105,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.add_column("deliveries", sa.Column("last_error", sa.Text(), nullable=True))
     op.execute(
-        "UPDATE deliveries d SET last_error = r.text FROM delivery_reasons r WHERE r.id = d.reason_id"
+        "UPDATE deliveries d SET last_error = r.text || coalesce(d.reason_detail, '') "
+        "FROM delivery_reasons r WHERE r.id = d.reason_id"
     )
+    op.drop_column("deliveries", "reason_detail")
     op.drop_column("deliveries", "reason_id")
     op.drop_table("delivery_reasons")

@@ -15,6 +15,7 @@ from alembic import command
 from alembic.util.exc import CommandError
 
 from worker import migrate
+from worker.broadcast import reasons as delivery_reasons
 from worker.broadcast.planner import message_id_sql
 from worker.db import Urls
 from worker.messaging.mixin.ids import message_id_for
@@ -215,7 +216,8 @@ def test_0008_carries_every_delivery_into_its_announcements_partition(
 
 def test_0009_keeps_every_deliverys_reason_text_stored_once(empty_database: str) -> None:
     migrate.upgrade(empty_database, "0007")
-    # Shared reasons, one per recipient, an empty one, the longest, non-ASCII ones, and none.
+    # Shared reasons, an empty one, the longest, non-ASCII ones, and none; besides, below, one per
+    # recipient (its details or its request id last, the part before shared).
     reasons = [
         "cancelled",
         "unsubscribed",
@@ -224,6 +226,11 @@ def test_0009_keeps_every_deliverys_reason_text_stored_once(empty_database: str)
         "x" * 500,
         "Forbidden: 403 (details: «ünïcode» 💥)",
         None,
+        "x" * 480 + " (details: cut at the bound)"[:20],
+        "x" * 480 + " [request cut at the bound]"[:20],
+        " [request 2]",
+        "mixin error 500 [request 3] then retried",
+        "Forbidden: 403 (details: line one\nline two) [request 4]\n",
     ]
     with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
         cursor.execute("INSERT INTO bots (name, provider) VALUES ('b', 'mixin') RETURNING id")
@@ -245,7 +252,10 @@ def test_0009_keeps_every_deliverys_reason_text_stored_once(empty_database: str)
             "SELECT a.id, r.id, gen_random_uuid(), "
             "(ARRAY['failed','skipped','unknown','read'])[1 + r.id %% 4]::delivery_state, 1, "
             "CASE WHEN r.id %% 9 = 8 THEN 'Forbidden: 403 (details: user ' || r.user_id || ')' "
-            "ELSE (%s::text[])[1 + r.id %% 7] END "
+            "WHEN r.id %% 9 = 7 THEN 'imrest error 10000: refused [request ' || r.user_id || ']' "
+            'WHEN r.id %% 9 = 6 THEN \'mixin error 403: Forbidden (details: {"user": "\' || '
+            'r.user_id || \'", "why": "(details: nested)"}) [request \' || a.id || \']\' '
+            "ELSE (%s::text[])[1 + r.id %% 12] END "
             "FROM announcements a, recipients r",
             (reasons,),
         )
@@ -259,18 +269,40 @@ def test_0009_keeps_every_deliverys_reason_text_stored_once(empty_database: str)
         cursor.execute(everything.format(reason="last_error", join=""))
         before = cursor.fetchall()
     assert len(before) == 120
-    assert {row[-1] for row in before} >= set(reasons)
+    texts = {row[-1] for row in before} - {None}
+    assert texts >= set(reasons) - {None}
 
     migrate.upgrade(empty_database)
     migrate.check(empty_database)
     joined = "d LEFT JOIN delivery_reasons r ON r.id = d.reason_id"
+    recorded = "r.text || coalesce(d.reason_detail, '')"
     with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:
-        cursor.execute(everything.format(reason="r.text", join=joined).replace("id,", "d.id,", 1))
+        cursor.execute(everything.format(reason=recorded, join=joined).replace("id,", "d.id,", 1))
         after = cursor.fetchall()
-        cursor.execute("SELECT count(*) FROM delivery_reasons")
-        (stored,) = cursor.fetchone() or (None,)
+        cursor.execute("SELECT text FROM delivery_reasons")
+        stored = {text for (text,) in cursor.fetchall()}
+        cursor.execute("SELECT count(*) FROM deliveries WHERE reason_detail IS NOT NULL")
+        (with_detail,) = cursor.fetchone() or (None,)
     assert after == before
-    assert stored == len({row[-1] for row in before} - {None})
+    # Split as the writers split (the same parts, so ``announce show`` groups old and new alike):
+    # the 36 per-recipient texts are three reasons, one of them shared with others.
+    assert stored == {delivery_reasons.split(text)[0] for text in texts}
+    assert stored == {
+        "cancelled",
+        "unsubscribed",
+        "gave up after 5 attempts: mixin error 500: Internal Server Error",
+        "",  # also " [request 2]"'s
+        "x" * 500,
+        "Forbidden: 403",  # also the per-recipient ones', and the one with a newline's
+        "x" * 480,  # its details cut short by the bound still run to the end
+        "x" * 480 + " [request cut at the",  # a request id cut short is no detail
+        "mixin error 500 [request 3] then retried",
+        "imrest error 10000: refused",
+        "mixin error 403: Forbidden",
+    }
+    per_row = [row[-1] for row in before if row[-1] is not None]
+    assert with_detail == sum(1 for text in per_row if delivery_reasons.split(text)[1])
+    assert with_detail > 36
 
     command.downgrade(migrate.alembic_config(empty_database), "0008")
     with contextlib.closing(psycopg2.connect(empty_database)) as conn, conn.cursor() as cursor:

@@ -78,8 +78,10 @@ _IDS = bindparam("ids", type_=ARRAY(BigInteger))
 # attempted three times, which the report's attempts column says.
 _ATTEMPT = bindparam("attempt", type_=SmallInteger)
 _ANNOUNCEMENT = bindparam("announcement", type_=announcements.c.id.type)
-# A ``delivery_reasons`` id (``reasons.reason_id``): the text is stored once, not in every row.
+# A ``delivery_reasons`` id and this delivery's own detail (``reasons.store``): the shared text is
+# stored once, not in every row.
 _REASON = bindparam("reason", type_=Integer)
+_DETAIL = bindparam("detail", type_=Text)
 
 
 def _counted(changed: Any, counter: str, **extra: Any) -> Any:
@@ -129,6 +131,7 @@ _RECORD_SENT = _counted(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
         reason_id=None,
+        reason_detail=None,
         state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
     )
     .returning(_d.id),
@@ -144,6 +147,7 @@ _RECORD_SENT_MARKED = _counted(
         sent_at=func.now(),
         attempts=func.greatest(_d.attempts, _ATTEMPT),
         reason_id=None,
+        reason_detail=None,
         state=case((_d.state == DeliveryState.PENDING, DeliveryState.SENT), else_=_d.state),
     )
     .returning(_d.id),
@@ -161,6 +165,7 @@ _RECORD_FAILED = _counted(
         failed_at=func.now(),
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
         reason_id=_REASON,
+        reason_detail=_DETAIL,
     )
     .returning(_d.id),
     "failed",
@@ -175,6 +180,7 @@ _RECORD_UNKNOWN = _counted(
         state=DeliveryState.UNKNOWN,
         attempts=func.greatest(_d.attempts + 1, _ATTEMPT),
         reason_id=_REASON,
+        reason_detail=_DETAIL,
     )
     .returning(_d.id),
     "unknown",
@@ -185,7 +191,7 @@ _RECORD_SKIPPED = _counted(
     .where(
         _d.announcement_id == _ANNOUNCEMENT, _d.id == any_(_IDS), _d.state == DeliveryState.PENDING
     )
-    .values(state=DeliveryState.SKIPPED, reason_id=_REASON)
+    .values(state=DeliveryState.SKIPPED, reason_id=_REASON, reason_detail=_DETAIL)
     .returning(_d.id),
     "skipped",
 )
@@ -242,9 +248,15 @@ def record_failed(
     """Give up on these deliveries, after the batch's ``attempt``, with the reason."""
     if not delivery_ids:
         return 0  # no reason to store
-    reason = reasons.reason_id(conn, error)
+    reason, detail = reasons.store(conn, error)
     return _run_counted(
-        conn, _RECORD_FAILED, announcement_id, delivery_ids, reason=reason, attempt=attempt
+        conn,
+        _RECORD_FAILED,
+        announcement_id,
+        delivery_ids,
+        reason=reason,
+        detail=detail,
+        attempt=attempt,
     )
 
 
@@ -260,9 +272,15 @@ def record_unknown(
     retried safely: record that, never counting them sent or failed."""
     if not delivery_ids:
         return 0  # no reason to store
-    reason_id = reasons.reason_id(conn, reason)
+    reason_id, detail = reasons.store(conn, reason)
     return _run_counted(
-        conn, _RECORD_UNKNOWN, announcement_id, delivery_ids, reason=reason_id, attempt=attempt
+        conn,
+        _RECORD_UNKNOWN,
+        announcement_id,
+        delivery_ids,
+        reason=reason_id,
+        detail=detail,
+        attempt=attempt,
     )
 
 
@@ -305,8 +323,10 @@ def record_skipped(
 ) -> int:
     if not delivery_ids:
         return 0  # no reason to store
-    reason_id = reasons.reason_id(conn, reason)
-    return _run_counted(conn, _RECORD_SKIPPED, announcement_id, delivery_ids, reason=reason_id)
+    reason_id, detail = reasons.store(conn, reason)
+    return _run_counted(
+        conn, _RECORD_SKIPPED, announcement_id, delivery_ids, reason=reason_id, detail=detail
+    )
 
 
 def mark_unreachable(conn: Connection, recipient_ids: Sequence[int], reason: str) -> None:

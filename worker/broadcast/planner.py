@@ -244,7 +244,7 @@ def _record_inactive_as_skipped(
     # The reason is the recipient's status ("unsubscribed", "unreachable"), stored once each.
     connection = session.connection()
     reason_ids = {
-        status: reasons.reason_id(connection, status.value)
+        status: reasons.store(connection, status.value).id
         for status in RecipientStatus
         if status != RecipientStatus.ACTIVE
     }

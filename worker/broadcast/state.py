@@ -175,6 +175,7 @@ def close_idle_batches(session: Session, announcement_id: uuid.UUID, *, reason: 
             .returning(Batch.id)
         ).scalars()
     )
+    reason_id, detail = reasons.store(session.connection(), reason)
     session.execute(
         update(Delivery)
         .where(
@@ -182,10 +183,7 @@ def close_idle_batches(session: Session, announcement_id: uuid.UUID, *, reason: 
             Delivery.state == DeliveryState.PENDING,
             (Delivery.batch_id.in_(closed)) | (Delivery.batch_id.is_(None)),
         )
-        .values(
-            state=DeliveryState.SKIPPED,
-            reason_id=reasons.reason_id(session.connection(), reason),
-        )
+        .values(state=DeliveryState.SKIPPED, reason_id=reason_id, reason_detail=detail)
     )
     recount(session, announcement_id)
     return len(closed)
